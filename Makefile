@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# pagepush: the kernel module, the helper, the selftests, the test VM.
+#
+#   make              module (kernel/pagepush.ko), helper (user/pagepush),
+#                     selftests
+#   make deps         install what building and testing need (Debian apt)
+#   make check        run every selftest suite in the test VM
+#   make demo         a migration between two emulated hosts, verified
+#   make vm-run CMD=  run a command as root in the test VM
+#   make style        checkpatch --strict, sparse, W=1
+#   make install      module (+depmod), helper, man page, udev rule, header
+#   make dkms-install sources into /usr/src/pagepush-VERSION for dkms
+#
+# KDIR is the kernel build tree; by default the headers of the kernel the
+# test VM boots. On a real host: make KDIR=/lib/modules/$(uname -r)/build
+
+VERSION := $(shell cat VERSION)
+KVER ?= $(shell selftests/qemu/kernel.sh 2>/dev/null)
+KDIR ?= /lib/modules/$(KVER)/build
+DESTDIR ?=
+PREFIX ?= /usr/local
+KSRC_TAR ?= $(lastword $(sort $(wildcard /usr/src/linux-source-*.tar.xz)))
+
+# Debian packages: build, test VM, tests, benchmarks, style, packaging.
+DEPS := build-essential pkg-config kmod linux-headers-amd64 linux-image-amd64 \
+	libnl-3-dev libnl-genl-3-dev qemu-system-x86 busybox-static cpio \
+	iproute2 iperf3 procps linux-source-6.1 xz-utils sparse gnuplot-nox dkms
+
+all: module user selftests
+
+module:
+	@[ -f "$(KDIR)/Makefile" ] || { echo "no kernel build tree at '$(KDIR)': run 'make deps', or set KDIR" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) PAGEPUSH_VERSION=$(VERSION) modules
+
+user:
+	$(MAKE) -C user
+
+selftests: build/ksrc/.stamp
+	$(MAKE) -C selftests KSFT_SRC=$(CURDIR)/build/ksrc/tools/testing/selftests
+
+# Files taken from the kernel source tarball, in one pass: the kselftest
+# framework and checkpatch. Never committed.
+KSRC_FILES := scripts/checkpatch.pl scripts/spelling.txt \
+	scripts/const_structs.checkpatch \
+	tools/testing/selftests/lib.mk tools/testing/selftests/kselftest_harness.h \
+	tools/testing/selftests/kselftest.h \
+	tools/testing/selftests/kselftest/runner.sh \
+	tools/testing/selftests/kselftest/prefix.pl
+
+build/ksrc/.stamp:
+	@[ -n "$(KSRC_TAR)" ] || { echo "no /usr/src/linux-source-*.tar.xz: run 'make deps'" >&2; exit 1; }
+	@mkdir -p build/ksrc
+	tar -xJf $(KSRC_TAR) -C build/ksrc --strip-components=1 --wildcards \
+		$(foreach f,$(KSRC_FILES),'*/$(f)')
+	@touch $@
+
+deps:
+	@missing=$$(for p in $(DEPS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps needs root (apt-get)" >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+check: deps
+	$(MAKE) all
+	selftests/qemu/check.sh
+
+vm-run: deps
+	$(MAKE) all
+	selftests/qemu/run.sh -- '$(CMD)'
+
+demo: deps
+	$(MAKE) all
+	selftests/qemu/run.sh -- 'selftests/pagepush/demo.sh'
+
+style: build/ksrc/.stamp module
+	build/ksrc/scripts/checkpatch.pl --strict --no-tree --show-types \
+		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG \
+		-f kernel/*.c kernel/*.h kernel/compat/*.h kernel/uapi/linux/*.h
+	$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 W=1 CHECK="sparse -Wno-decl" modules 2>&1 | \
+		tee build/sparse.log; ! grep -E 'warning|error' build/sparse.log
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	$(MAKE) -C user clean
+	-$(MAKE) -C selftests clean
+	rm -rf build
+
+.PHONY: all module user selftests deps check vm-run demo style clean

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * pagepush channels: a connected TCP socket and the kernel thread that
+ * receives pages from it.
+ */
+#ifndef _PAGEPUSH_CHANNEL_H
+#define _PAGEPUSH_CHANNEL_H
+
+#include <linux/types.h>
+#include <linux/atomic.h>
+
+struct pp_session;
+struct socket;
+struct task_struct;
+struct page;
+struct netlink_ext_ack;
+struct nlattr;
+
+/* pp_channel.partial_idx when the channel assembles no page. */
+#define PP_NO_PAGE	ULONG_MAX
+
+/**
+ * struct pp_channel - one receiving connection of a session
+ * @session: owner.
+ * @id: &enum pagepush_channel.
+ * @sock: the socket, with a reference on its file; set at CONNECT,
+ *	released at teardown, under the session's lock.
+ * @thread: receive thread, started at CONNECT, stopped at teardown.
+ * @partial: page being assembled, NULL if none or if the chunks are
+ *	being discarded (page already present). Receive thread only.
+ * @partial_idx: index of the page being assembled or discarded, or
+ *	PP_NO_PAGE. Written by the receive thread under the session's
+ *	claim_lock, read by the other channel's thread under it.
+ * @partial_len: bytes of @partial_idx received so far. Receive thread only.
+ * @eos: EOS received. Receive thread only.
+ * @pages: pages this channel completed and placed.
+ * @bytes: payload bytes received.
+ * @zero_pages: pages placed from ZERO frames.
+ * @duplicates: pages that arrived already present.
+ * @held_faults: held faults released by a page this channel completed.
+ *
+ * The counters are written by the receive thread (@held_faults by the
+ * faulting tasks) and read locklessly by GET.
+ */
+struct pp_channel {
+	struct pp_session *session;
+	unsigned int id;
+	struct socket *sock;
+	struct task_struct *thread;
+
+	struct page *partial;
+	unsigned long partial_idx;
+	unsigned long partial_len;
+	bool eos;
+
+	atomic64_t pages;
+	atomic64_t bytes;
+	atomic64_t zero_pages;
+	atomic64_t duplicates;
+	atomic64_t held_faults;
+};
+
+void pp_channel_init(struct pp_channel *ch, struct pp_session *s,
+		     unsigned int id);
+struct socket *pp_channel_lookup_socket(int fd, const struct nlattr *attr,
+					struct netlink_ext_ack *extack);
+void pp_channel_put_socket(struct socket *sock);
+int pp_channel_start(struct pp_channel *ch, struct socket *sock);
+void pp_channel_shutdown(struct pp_channel *ch);
+void pp_channel_stop(struct pp_channel *ch);
+const char *pp_channel_name(unsigned int id);
+
+/* receive.c */
+int pp_receive_thread(void *data);
+
+#endif /* _PAGEPUSH_CHANNEL_H */

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pagepush fault path.
+ *
+ * A fault on a present page returns that page and lets the core map it:
+ * for a 2 MiB session the core sees a PMD-order compound page in a
+ * suitably aligned VMA and installs one PMD (finish_fault() ->
+ * do_set_pmd()); otherwise one PTE.
+ *
+ * A fault on an absent page of a CONNECTED session asks the source for it
+ * (once per page, whoever faults first) and holds the task until the page
+ * is placed or the session ends:
+ *  - when the core allows a retry, the task drops mmap_lock, sleeps
+ *    killably and returns VM_FAULT_RETRY; the retried fault maps the
+ *    page. A reference on the file keeps the session and the module
+ *    alive meanwhile: the VMA may be gone by then.
+ *  - FAULT_FLAG_RETRY_NOWAIT callers get VM_FAULT_RETRY at once, with
+ *    mmap_lock still held.
+ *  - callers that cannot retry (some get_user_pages() users, such as
+ *    /proc/PID/mem) sleep with mmap_lock held.
+ * A session that is NEW or FAILED answers SIGBUS for absent pages.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/ktime.h>
+#include <linux/mm.h>
+#include <linux/log2.h>
+#include <linux/sched/signal.h>
+
+#include "compat/compat.h"
+#include "fault.h"
+#include "session.h"
+
+static bool pp_fault_ready(struct pp_session *s, unsigned long idx)
+{
+	return pp_store_present(&s->store, idx) ||
+	       pp_session_state(s) != PAGEPUSH_STATE_CONNECTED;
+}
+
+static void pp_fault_account(struct pp_session *s, unsigned long idx,
+			     u64 start)
+{
+	u64 us = div_u64(ktime_get_ns() - start, NSEC_PER_USEC);
+	unsigned int bucket = us ? min_t(unsigned int, ilog2(us),
+					 PAGEPUSH_LATENCY_BUCKETS - 1) : 0;
+	unsigned int chan = PAGEPUSH_CHANNEL_PRECOPY;
+
+	atomic64_inc(&s->faults.latency[bucket]);
+	if (!pp_store_present(&s->store, idx))
+		return;
+	if (xa_get_mark(&s->store.pages, idx, PP_MARK_POSTCOPY))
+		chan = PAGEPUSH_CHANNEL_POSTCOPY;
+	atomic64_inc(&s->chan[chan].held_faults);
+}
+
+/*
+ * Hold the task until page @idx is present or the session ended.
+ * Returns false if a fatal signal cut the wait short.
+ */
+static bool pp_fault_hold(struct pp_session *s, unsigned long idx,
+			  unsigned int flags)
+{
+	wait_queue_head_t *wq = pp_store_waitq(&s->store, idx);
+	u64 start = ktime_get_ns();
+	bool done = true;
+
+	atomic_long_inc(&s->faults.held_now);
+	atomic64_inc(&s->faults.held_total);
+	if (flags & FAULT_FLAG_KILLABLE)
+		done = !wait_event_killable(*wq, pp_fault_ready(s, idx));
+	else
+		/* Not killable, but a long wait is no hung task either. */
+		wait_event_idle(*wq, pp_fault_ready(s, idx));
+	atomic_long_dec(&s->faults.held_now);
+	pp_fault_account(s, idx, start);
+	return done;
+}
+
+static vm_fault_t pp_fault_sigbus(struct pp_session *s)
+{
+	atomic64_inc(&s->faults.sigbus);
+	return VM_FAULT_SIGBUS;
+}
+
+static vm_fault_t pp_fault(struct vm_fault *vmf)
+{
+	struct file *file = vmf->vma->vm_file;
+	struct pp_session *s = file->private_data;
+	unsigned int sub_order = s->store.order;
+	unsigned long idx = vmf->pgoff >> sub_order;
+	struct page *page;
+
+	if (unlikely(idx >= s->store.nr_pages))
+		return pp_fault_sigbus(s);
+
+	page = pp_store_get(&s->store, idx);
+	while (unlikely(!page)) {
+		if (pp_session_state(s) != PAGEPUSH_STATE_CONNECTED)
+			return pp_fault_sigbus(s);
+
+		pp_request_page(s, idx);
+
+		if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
+			return VM_FAULT_RETRY;
+
+		if (vmf->flags & FAULT_FLAG_ALLOW_RETRY) {
+			/* vmf->vma must not be touched once unlocked. */
+			get_file(file);
+			pp_release_fault_lock(vmf);
+			pp_fault_hold(s, idx, vmf->flags);
+			fput(file);
+			return VM_FAULT_RETRY;
+		}
+
+		if (!pp_fault_hold(s, idx, vmf->flags))
+			return VM_FAULT_SIGBUS;
+		page = pp_store_get(&s->store, idx);
+	}
+	if (IS_ERR(page))
+		return VM_FAULT_OOM;
+
+	/* The core locks the page, maps it and keeps our reference. */
+	vmf->page = page + (vmf->pgoff & ((1UL << sub_order) - 1));
+	return 0;
+}
+
+const struct vm_operations_struct pp_vm_ops = {
+	.fault = pp_fault,
+};

@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pagepush receive threads: one per channel, parsing frames and assembling
+ * pages straight into their final place.
+ *
+ * The assembly rule (Documentation/protocol.rst): a channel assembles at
+ * most one page at a time. The chunks of a page arrive on one channel, in
+ * order and without gaps, and nothing else arrives on that channel until
+ * the page is complete; only then is it published. A page that the other
+ * channel is assembling is never touched (split brain). Any frame that
+ * breaks a rule fails the session; nothing is written outside the page
+ * being assembled, which no task can see yet.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/net.h>
+#include <linux/sched.h>
+#include <linux/uio.h>
+#include <net/sock.h>
+
+#include "session.h"
+
+/* Bytes a duplicate page's payload is skipped in, through a bounce page. */
+#define PP_DISCARD_CHUNK	PAGE_SIZE
+
+/* Receive exactly @len bytes; a short read means the peer went away. */
+static int pp_recv(struct socket *sock, void *buf, size_t len)
+{
+	while (len) {
+		struct kvec iov = { .iov_base = buf, .iov_len = len };
+		struct msghdr msg = { };
+		int ret;
+
+		ret = kernel_recvmsg(sock, &msg, &iov, 1, len, MSG_WAITALL);
+		if (ret <= 0)
+			return ret ? ret : -ECONNRESET;
+		buf += ret;
+		len -= ret;
+	}
+	return 0;
+}
+
+static int pp_discard(struct pp_channel *ch, void *bounce, size_t len)
+{
+	while (len) {
+		size_t n = min_t(size_t, len, PP_DISCARD_CHUNK);
+		int ret = pp_recv(ch->sock, bounce, n);
+
+		if (ret)
+			return ret;
+		len -= n;
+	}
+	return 0;
+}
+
+static struct pp_channel *pp_other(struct pp_channel *ch)
+{
+	return &ch->session->chan[!ch->id];
+}
+
+/*
+ * Whether the other channel is assembling page @idx. Under claim_lock; a
+ * page the other channel completed and published is no longer its.
+ */
+static bool pp_claimed_by_other(struct pp_channel *ch, unsigned long idx)
+{
+	struct pp_session *s = ch->session;
+
+	lockdep_assert_held(&s->claim_lock);
+	return pp_other(ch)->partial_idx == idx &&
+	       !pp_store_present(&s->store, idx);
+}
+
+static int pp_split_brain(struct pp_channel *ch, unsigned long idx)
+{
+	struct pp_session *s = ch->session;
+
+	atomic64_inc(&s->split_brain);
+	pp_session_fail(s, "split brain: page %lu arrived on the %s channel while the %s channel holds part of it",
+			idx, pp_channel_name(ch->id),
+			pp_channel_name(pp_other(ch)->id));
+	return -EPROTO;
+}
+
+/* Start assembling page @idx on @ch, or skipping it if present. */
+static int pp_begin_page(struct pp_channel *ch, unsigned long idx)
+{
+	struct pp_session *s = ch->session;
+	struct page *page = NULL;
+
+	if (!pp_store_present(&s->store, idx)) {
+		page = pp_store_alloc(&s->store, 0);
+		if (!page) {
+			pp_session_fail(s, "out of memory for page %lu", idx);
+			return -ENOMEM;
+		}
+	}
+
+	spin_lock(&s->claim_lock);
+	if (pp_claimed_by_other(ch, idx)) {
+		spin_unlock(&s->claim_lock);
+		if (page)
+			pp_store_free(&s->store, page);
+		return pp_split_brain(ch, idx);
+	}
+	ch->partial_idx = idx;
+	spin_unlock(&s->claim_lock);
+
+	ch->partial = page;
+	ch->partial_len = 0;
+	return 0;
+}
+
+/* The page @ch assembled is complete: publish it, or count a duplicate. */
+static int pp_finish_page(struct pp_channel *ch)
+{
+	struct pp_session *s = ch->session;
+	unsigned long idx = ch->partial_idx;
+	bool placed = false;
+	int ret = 0;
+
+	if (ch->partial) {
+		ret = pp_store_place(&s->store, idx, ch->partial,
+				     ch->id == PAGEPUSH_CHANNEL_POSTCOPY);
+		if (!ret) {
+			placed = true;
+		} else {
+			pp_store_free(&s->store, ch->partial);
+			if (ret == -EEXIST)
+				ret = 0;
+			else
+				pp_session_fail(s, "out of memory placing page %lu", idx);
+		}
+		ch->partial = NULL;
+	}
+
+	spin_lock(&s->claim_lock);
+	ch->partial_idx = PP_NO_PAGE;
+	spin_unlock(&s->claim_lock);
+	ch->partial_len = 0;
+
+	if (placed) {
+		atomic64_inc(&ch->pages);
+		pp_session_page_placed(s);
+	} else if (!ret) {
+		atomic64_inc(&ch->duplicates);
+	}
+	return ret;
+}
+
+static int pp_rx_page(struct pp_channel *ch, u64 off, u32 len, void *bounce)
+{
+	struct pp_session *s = ch->session;
+	unsigned long psize = pp_session_page_size(s);
+	unsigned long idx, in_page;
+	int ret;
+
+	if (!len || off >= s->size || len > s->size - off) {
+		pp_session_fail(s, "PAGE frame [%llu, +%u) is empty or outside the region",
+				off, len);
+		return -EPROTO;
+	}
+	idx = off >> s->page_shift;
+	in_page = off & (psize - 1);
+	if (in_page + len > psize) {
+		pp_session_fail(s, "PAGE frame [%llu, +%u) crosses the end of page %lu",
+				off, len, idx);
+		return -EPROTO;
+	}
+
+	if (ch->partial_idx == PP_NO_PAGE) {
+		if (in_page) {
+			pp_session_fail(s, "PAGE frame at %llu does not start page %lu on the %s channel",
+					off, idx, pp_channel_name(ch->id));
+			return -EPROTO;
+		}
+		ret = pp_begin_page(ch, idx);
+		if (ret)
+			return ret;
+	} else if (ch->partial_idx != idx) {
+		pp_session_fail(s, "page %lu started on the %s channel before page %lu was complete",
+				idx, pp_channel_name(ch->id), ch->partial_idx);
+		return -EPROTO;
+	} else if (in_page != ch->partial_len) {
+		pp_session_fail(s, "PAGE frame at %llu is out of order in page %lu (expected offset %lu)",
+				off, idx, ch->partial_len);
+		return -EPROTO;
+	}
+
+	if (ch->partial)
+		ret = pp_recv(ch->sock, page_address(ch->partial) + in_page, len);
+	else
+		ret = pp_discard(ch, bounce, len);
+	if (ret)
+		return ret;
+	atomic64_add(len, &ch->bytes);
+	ch->partial_len += len;
+
+	if (ch->partial_len == psize)
+		return pp_finish_page(ch);
+	return 0;
+}
+
+static int pp_rx_zero(struct pp_channel *ch, u64 off, u32 len)
+{
+	struct pp_session *s = ch->session;
+	unsigned long psize = pp_session_page_size(s);
+	unsigned long idx, end;
+	bool split;
+	int ret;
+
+	if (!len || (off | len) & (psize - 1) || off >= s->size ||
+	    len > s->size - off) {
+		pp_session_fail(s, "ZERO frame [%llu, +%u) is not whole pages of the region",
+				off, len);
+		return -EPROTO;
+	}
+	if (ch->partial_idx != PP_NO_PAGE) {
+		pp_session_fail(s, "ZERO frame on the %s channel before page %lu was complete",
+				pp_channel_name(ch->id), ch->partial_idx);
+		return -EPROTO;
+	}
+
+	end = (off + len) >> s->page_shift;
+	for (idx = off >> s->page_shift; idx < end; idx++) {
+		spin_lock(&s->claim_lock);
+		split = pp_claimed_by_other(ch, idx);
+		spin_unlock(&s->claim_lock);
+		if (split)
+			return pp_split_brain(ch, idx);
+
+		ret = pp_store_place_zero(&s->store, idx,
+					  ch->id == PAGEPUSH_CHANNEL_POSTCOPY);
+		if (ret == -EEXIST) {
+			atomic64_inc(&ch->duplicates);
+		} else if (ret) {
+			pp_session_fail(s, "out of memory placing zero page %lu", idx);
+			return ret;
+		} else {
+			atomic64_inc(&ch->zero_pages);
+			atomic64_inc(&ch->pages);
+			pp_session_page_placed(s);
+		}
+		cond_resched();
+	}
+	return 0;
+}
+
+static int pp_rx_eos(struct pp_channel *ch)
+{
+	struct pp_session *s = ch->session;
+	unsigned int i;
+
+	if (ch->partial_idx != PP_NO_PAGE) {
+		pp_session_fail(s, "EOS on the %s channel in the middle of page %lu",
+				pp_channel_name(ch->id), ch->partial_idx);
+		return -EPROTO;
+	}
+	ch->eos = true;
+	if (pp_store_complete(&s->store))
+		return 0;
+
+	/* Is every connected channel finished? Then pages are missing. */
+	for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++) {
+		struct pp_channel *c = &s->chan[i];
+
+		if (c->sock && !READ_ONCE(c->eos))
+			return 0;
+	}
+	pp_session_fail(s, "the source ended the stream with %lu pages missing",
+			s->store.nr_pages - atomic_long_read(&s->store.nr_present));
+	return -EPROTO;
+}
+
+static int pp_rx_frame(struct pp_channel *ch, const struct pagepush_frame *f,
+		       void *bounce)
+{
+	struct pp_session *s = ch->session;
+	u64 off = le64_to_cpu(f->offset);
+	u32 len = le32_to_cpu(f->length);
+
+	if (f->version != PAGEPUSH_WIRE_VERSION || f->flags) {
+		pp_session_fail(s, "bad frame header on the %s channel (version %u, flags %#x)",
+				pp_channel_name(ch->id), f->version,
+				le16_to_cpu(f->flags));
+		return -EPROTO;
+	}
+	if (ch->eos) {
+		pp_session_fail(s, "frame after EOS on the %s channel",
+				pp_channel_name(ch->id));
+		return -EPROTO;
+	}
+
+	switch (f->type) {
+	case PAGEPUSH_FRAME_PAGE:
+		return pp_rx_page(ch, off, len, bounce);
+	case PAGEPUSH_FRAME_ZERO:
+		return pp_rx_zero(ch, off, len);
+	case PAGEPUSH_FRAME_EOS:
+		return pp_rx_eos(ch);
+	case PAGEPUSH_FRAME_DISCARD:
+		pp_session_fail(s, "DISCARD frames are not supported by this version");
+		return -EPROTO;
+	default:
+		pp_session_fail(s, "unexpected frame type %u on the %s channel",
+				f->type, pp_channel_name(ch->id));
+		return -EPROTO;
+	}
+}
+
+/**
+ * pp_receive_thread() - receive loop of one channel
+ * @data: the &struct pp_channel
+ *
+ * Runs until the socket fails or is shut down by the teardown, then waits
+ * to be stopped. A failure while the session is CONNECTED fails it.
+ *
+ * Return: 0.
+ */
+int pp_receive_thread(void *data)
+{
+	struct pp_channel *ch = data;
+	struct pp_session *s = ch->session;
+	struct pagepush_frame frame;
+	struct page *bounce;
+	int ret = 0;
+
+	bounce = alloc_page(GFP_KERNEL);
+	if (!bounce) {
+		pp_session_fail(s, "out of memory starting the %s channel",
+				pp_channel_name(ch->id));
+		goto wait_stop;
+	}
+
+	while (!kthread_should_stop()) {
+		ret = pp_recv(ch->sock, &frame, sizeof(frame));
+		if (!ret)
+			ret = pp_rx_frame(ch, &frame, page_address(bounce));
+		if (ret)
+			break;
+	}
+	__free_page(bounce);
+
+	/* Socket errors, unless the session ended and shut it down. */
+	if (ret && ret != -EPROTO && ret != -ENOMEM &&
+	    pp_session_state(s) == PAGEPUSH_STATE_CONNECTED)
+		pp_session_fail(s, "%s connection lost (%s)",
+				pp_channel_name(ch->id),
+				ret == -ECONNRESET ? "closed by the source" :
+				"socket error");
+
+wait_stop:
+	/* kthread_stop() needs the thread alive until it is called. */
+	set_current_state(TASK_INTERRUPTIBLE);
+	while (!kthread_should_stop()) {
+		schedule();
+		set_current_state(TASK_INTERRUPTIBLE);
+	}
+	__set_current_state(TASK_RUNNING);
+	return 0;
+}

@@ -1,0 +1,779 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pagepush serve: the source side and its scheduler.
+ *
+ * Every page goes out in the background on the PRECOPY connection, in
+ * chunks, cursor order. Requests arrive on the return path (the reverse
+ * direction of PRECOPY), read by their own thread. With preemption (the
+ * default, two connections), the sender checks for requests between the
+ * chunks of a huge page, and also while it waits for room on the PRECOPY
+ * socket: when one is pending it leaves the page where it is, sends every
+ * pending requested page whole on the POSTCOPY connection, then resumes
+ * the interrupted page where it stopped. A requested page is never
+ * interrupted; a request for the interrupted page is dropped (it completes
+ * on PRECOPY, a page is never split across connections), and so is a
+ * request for a page already sent. The background cursor does not jump
+ * to the requested page unless --locality says so.
+ *
+ * With --no-preempt there is one connection: a requested page goes out
+ * on it as soon as the page in flight is complete.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "cmds.h"
+#include "util.h"
+#include "wire.h"
+
+enum { PRE = PAGEPUSH_CHANNEL_PRECOPY, POST = PAGEPUSH_CHANNEL_POSTCOPY };
+
+struct src_stats {
+	uint64_t pages[PAGEPUSH_NR_CHANNELS];
+	uint64_t zero_pages[PAGEPUSH_NR_CHANNELS];
+	uint64_t bytes[PAGEPUSH_NR_CHANNELS];
+	uint64_t requests_received;
+	uint64_t requests_served;
+	uint64_t dropped_interrupted;
+	uint64_t dropped_sent;
+	uint64_t preemptions;
+	uint64_t resumed;
+};
+
+struct src {
+	/* what is served */
+	const char *path;
+	const uint8_t *base;
+	uint64_t size;
+	uint32_t page_size;
+	uint64_t nr_pages;
+	uint32_t chunk;
+	uint32_t notsent_lowat;
+	bool preempt;
+	bool locality;
+	uint64_t cookie;
+	int fd[PAGEPUSH_NR_CHANNELS];
+
+	/* request queue, filled by the return-path thread */
+	pthread_mutex_t lock;
+	uint64_t *queue;		/* ring of page indices, under @lock */
+	size_t q_first, q_count, q_cap;	/* under @lock */
+	atomic_size_t pending;		/* == q_count, read without @lock */
+	int efd;			/* eventfd: the queue or a flag changed */
+	atomic_bool complete;		/* COMPLETE received */
+	atomic_bool gone;		/* return path ended */
+	char gone_why[160];		/* set before @gone */
+
+	/* scheduler, sender thread only */
+	uint8_t *sent;
+	uint64_t nr_sent;
+	uint64_t cursor;
+	bool inflight;
+	uint64_t inflight_idx;
+	uint32_t inflight_off;
+
+	struct src_stats st;
+};
+
+static void src_kick(struct src *s)
+{
+	uint64_t one = 1;
+
+	if (write(s->efd, &one, sizeof(one)) < 0)
+		pp_warn("eventfd: %s", strerror(errno));
+}
+
+static void src_drain_kick(struct src *s)
+{
+	uint64_t v;
+
+	if (read(s->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		pp_warn("eventfd: %s", strerror(errno));
+}
+
+static int src_push(struct src *s, uint64_t idx)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->q_count == s->q_cap) {
+		size_t cap = s->q_cap ? s->q_cap * 2 : 256, i;
+		uint64_t *q = malloc(cap * sizeof(*q));
+
+		if (!q) {
+			pthread_mutex_unlock(&s->lock);
+			return -ENOMEM;
+		}
+		for (i = 0; i < s->q_count; i++)
+			q[i] = s->queue[(s->q_first + i) % s->q_cap];
+		free(s->queue);
+		s->queue = q;
+		s->q_first = 0;
+		s->q_cap = cap;
+	}
+	s->queue[(s->q_first + s->q_count) % s->q_cap] = idx;
+	s->q_count++;
+	atomic_store(&s->pending, s->q_count);
+	pthread_mutex_unlock(&s->lock);
+	src_kick(s);
+	return 0;
+}
+
+static bool src_pop(struct src *s, uint64_t *idx)
+{
+	bool got = false;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->q_count) {
+		*idx = s->queue[s->q_first];
+		s->q_first = (s->q_first + 1) % s->q_cap;
+		s->q_count--;
+		got = true;
+	}
+	atomic_store(&s->pending, s->q_count);
+	pthread_mutex_unlock(&s->lock);
+	return got;
+}
+
+static void src_gone(struct src *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void src_gone(struct src *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->gone_why, sizeof(s->gone_why), fmt, ap);
+	va_end(ap);
+	atomic_store(&s->gone, true);
+	src_kick(s);
+}
+
+/* The return path: REQUEST and COMPLETE frames from the destination. */
+static void *src_return_path(void *arg)
+{
+	struct src *s = arg;
+	struct pagepush_frame f;
+	uint64_t off;
+	int ret;
+
+	for (;;) {
+		ret = pp_read_all(s->fd[PRE], &f, sizeof(f));
+		if (ret) {
+			src_gone(s, "the destination closed the connection%s%s",
+				 ret == -ECONNRESET ? "" : ": ",
+				 ret == -ECONNRESET ? "" : strerror(-ret));
+			return NULL;
+		}
+		off = le64toh(f.offset);
+		if (f.version != PAGEPUSH_WIRE_VERSION) {
+			src_gone(s, "protocol error: frame version %u on the return path",
+				 f.version);
+			return NULL;
+		}
+		switch (f.type) {
+		case PAGEPUSH_FRAME_REQUEST:
+			if (off % s->page_size || off >= s->size ||
+			    le32toh(f.length) != s->page_size) {
+				src_gone(s, "protocol error: REQUEST for [%" PRIu64 ", +%u)",
+					 off, le32toh(f.length));
+				return NULL;
+			}
+			if (src_push(s, off / s->page_size)) {
+				src_gone(s, "out of memory queueing a request");
+				return NULL;
+			}
+			break;
+		case PAGEPUSH_FRAME_COMPLETE:
+			atomic_store(&s->complete, true);
+			src_kick(s);
+			break;
+		default:
+			src_gone(s, "protocol error: %s frame on the return path",
+				 pp_frame_type_name(f.type));
+			return NULL;
+		}
+	}
+}
+
+static bool src_page_is_zero(const struct src *s, uint64_t idx)
+{
+	const uint64_t *p = (const uint64_t *)(s->base + idx * s->page_size);
+	size_t i, n = s->page_size / sizeof(*p);
+
+	for (i = 0; i < n; i++) {
+		if (p[i])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Wait until @fd can take more data. With @watch, a pending request cuts
+ * the wait short: returns 1. Returns 0 when writable, or a negative errno.
+ */
+static int src_wait_writable(struct src *s, int fd, bool watch)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = fd, .events = POLLOUT },
+		{ .fd = s->efd, .events = POLLIN },
+	};
+
+	for (;;) {
+		if (watch && atomic_load(&s->pending))
+			return 1;
+		if (atomic_load(&s->gone))
+			return -ECONNRESET;
+		if (poll(pfd, watch ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (pfd[0].revents & (POLLERR | POLLHUP))
+			return -ECONNRESET;
+		if (pfd[1].revents & POLLIN)
+			src_drain_kick(s);
+		if (pfd[0].revents & POLLOUT)
+			return 0;
+	}
+}
+
+/* Send one whole frame; never returns half a frame sent. */
+static int src_send_frame(struct src *s, unsigned int ch, uint8_t type,
+			  uint64_t off, const void *data, uint32_t len)
+{
+	struct pagepush_frame f;
+	struct iovec iov[2];
+	size_t total, done = 0;
+	int fd = s->fd[ch];
+
+	pp_frame_init(&f, type, off, type == PAGEPUSH_FRAME_PAGE ||
+		      type == PAGEPUSH_FRAME_ZERO ? len : 0);
+	total = sizeof(f) + (type == PAGEPUSH_FRAME_PAGE ? len : 0);
+
+	while (done < total) {
+		struct msghdr msg = { .msg_iov = iov };
+		ssize_t n;
+
+		if (done < sizeof(f)) {
+			iov[0].iov_base = (char *)&f + done;
+			iov[0].iov_len = sizeof(f) - done;
+			iov[1].iov_base = (void *)data;
+			iov[1].iov_len = total - sizeof(f);
+			msg.msg_iovlen = iov[1].iov_len ? 2 : 1;
+		} else {
+			iov[0].iov_base = (char *)data + (done - sizeof(f));
+			iov[0].iov_len = total - done;
+			msg.msg_iovlen = 1;
+		}
+		n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				int ret = src_wait_writable(s, fd, false);
+
+				if (ret)
+					return ret;
+				continue;
+			}
+			return -errno;
+		}
+		done += n;
+	}
+	if (type == PAGEPUSH_FRAME_PAGE)
+		s->st.bytes[ch] += len;
+	return 0;
+}
+
+static void src_mark_sent(struct src *s, uint64_t idx, unsigned int ch,
+			  bool zero)
+{
+	s->sent[idx] = 1;
+	s->nr_sent++;
+	s->st.pages[ch]++;
+	if (zero)
+		s->st.zero_pages[ch]++;
+}
+
+/* A whole page in one frame (requested pages, never interrupted). */
+static int src_send_whole(struct src *s, unsigned int ch, uint64_t idx)
+{
+	const uint8_t *data = s->base + idx * s->page_size;
+	bool zero = src_page_is_zero(s, idx);
+	int ret;
+
+	ret = src_send_frame(s, ch, zero ? PAGEPUSH_FRAME_ZERO : PAGEPUSH_FRAME_PAGE,
+			     idx * s->page_size, data, s->page_size);
+	if (!ret)
+		src_mark_sent(s, idx, ch, zero);
+	return ret;
+}
+
+/* Serve every pending request; returns 0 or a negative errno. */
+static int src_serve_requests(struct src *s)
+{
+	unsigned int ch = s->preempt ? POST : PRE;
+	uint64_t idx;
+	int ret;
+
+	while (src_pop(s, &idx)) {
+		s->st.requests_received++;
+		if (s->sent[idx]) {
+			s->st.dropped_sent++;
+			continue;
+		}
+		if (s->inflight && s->inflight_idx == idx) {
+			/* Completes on PRECOPY: never split a page. */
+			s->st.dropped_interrupted++;
+			continue;
+		}
+		ret = src_send_whole(s, ch, idx);
+		if (ret)
+			return ret;
+		s->st.requests_served++;
+		if (s->locality)
+			s->cursor = idx + 1 < s->nr_pages ? idx + 1 : 0;
+	}
+	return 0;
+}
+
+static uint64_t src_next_unsent(struct src *s)
+{
+	uint64_t i, idx;
+
+	for (i = 0; i < s->nr_pages; i++) {
+		idx = (s->cursor + i) % s->nr_pages;
+		if (!s->sent[idx]) {
+			s->cursor = (idx + 1) % s->nr_pages;
+			return idx;
+		}
+	}
+	return UINT64_MAX;
+}
+
+/*
+ * Send the in-flight background page from where it stopped. Returns 1
+ * when a request interrupted it, 0 when it is complete, or an errno.
+ */
+static int src_send_inflight(struct src *s)
+{
+	const uint8_t *page = s->base + s->inflight_idx * s->page_size;
+	bool interruptible = s->preempt && s->page_size > s->chunk;
+	int ret;
+
+	while (s->inflight_off < s->page_size) {
+		uint32_t n = s->page_size - s->inflight_off;
+
+		if (n > s->chunk)
+			n = s->chunk;
+		if (interruptible && s->inflight_off) {
+			ret = src_wait_writable(s, s->fd[PRE], true);
+			if (ret == 1)
+				return 1;
+			if (ret)
+				return ret;
+		}
+		ret = src_send_frame(s, PRE, PAGEPUSH_FRAME_PAGE,
+				     s->inflight_idx * s->page_size + s->inflight_off,
+				     page + s->inflight_off, n);
+		if (ret)
+			return ret;
+		s->inflight_off += n;
+	}
+	return 0;
+}
+
+static int src_run(struct src *s)
+{
+	unsigned int ch;
+	uint64_t idx;
+	int ret;
+
+	while (s->nr_sent < s->nr_pages) {
+		if (atomic_load(&s->gone))
+			return -ECONNRESET;
+		ret = src_serve_requests(s);
+		if (ret)
+			return ret;
+		if (s->nr_sent == s->nr_pages)
+			break;
+
+		if (!s->inflight) {
+			idx = src_next_unsent(s);
+			if (src_page_is_zero(s, idx)) {
+				ret = src_send_frame(s, PRE, PAGEPUSH_FRAME_ZERO,
+						     idx * s->page_size, NULL,
+						     s->page_size);
+				if (ret)
+					return ret;
+				src_mark_sent(s, idx, PRE, true);
+				continue;
+			}
+			s->inflight = true;
+			s->inflight_idx = idx;
+			s->inflight_off = 0;
+		} else {
+			s->st.resumed++;
+		}
+
+		ret = src_send_inflight(s);
+		if (ret < 0)
+			return ret;
+		if (ret == 1) {
+			s->st.preemptions++;
+			continue;
+		}
+		s->inflight = false;
+		src_mark_sent(s, s->inflight_idx, PRE, false);
+	}
+
+	for (ch = 0; ch < PAGEPUSH_NR_CHANNELS; ch++) {
+		if (s->fd[ch] < 0)
+			continue;
+		ret = src_send_frame(s, ch, PAGEPUSH_FRAME_EOS, 0, NULL, 0);
+		if (ret)
+			return ret;
+	}
+
+	/* Requests may still come in; they are all for sent pages. */
+	while (!atomic_load(&s->complete)) {
+		struct pollfd pfd = { .fd = s->efd, .events = POLLIN };
+
+		if (atomic_load(&s->gone))
+			return atomic_load(&s->complete) ? 0 : -ECONNRESET;
+		if (poll(&pfd, 1, -1) > 0)
+			src_drain_kick(s);
+		ret = src_serve_requests(s);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Accept a connection and check its hello; returns fd or -1. */
+static int src_accept(struct src *s, int lfd, struct pagepush_hello *h)
+{
+	char err[128];
+	int fd;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		pp_err("accept: %s", strerror(errno));
+		return -1;
+	}
+	if (pp_read_all(fd, h, sizeof(*h))) {
+		close(fd);
+		return -2;
+	}
+	if (pp_hello_check(h, err, sizeof(err))) {
+		struct pagepush_hello no;
+
+		pp_warn("refused a connection: %s", err);
+		pp_hello_init(&no, 0, 0, PAGEPUSH_HELLO_EVERSION, 0, 0, 0);
+		pp_write_all(fd, &no, sizeof(no));
+		close(fd);
+		return -2;
+	}
+	(void)s;
+	return fd;
+}
+
+static int src_answer(struct src *s, int fd, uint16_t role, uint32_t status)
+{
+	struct pagepush_hello h;
+
+	pp_hello_init(&h, role, s->preempt ? PAGEPUSH_HELLO_PREEMPT : 0, status,
+		      s->cookie, s->size, s->page_size);
+	return pp_write_all(fd, &h, sizeof(h));
+}
+
+/* Wait for the destination's connections; 0 or -1. */
+static int src_handshake(struct src *s, int lfd)
+{
+	struct pagepush_hello h;
+	int fd;
+
+	while (s->fd[PRE] < 0 || (s->preempt && s->fd[POST] < 0)) {
+		uint16_t role;
+
+		fd = src_accept(s, lfd, &h);
+		if (fd == -1)
+			return -1;
+		if (fd < 0)
+			continue;
+		role = le16toh(h.role);
+		if (role == PRE && s->fd[PRE] < 0 && !le64toh(h.cookie)) {
+			/* Preempt only if both ends want it. */
+			if (!(le32toh(h.flags) & PAGEPUSH_HELLO_PREEMPT))
+				s->preempt = false;
+			s->fd[PRE] = fd;
+			src_answer(s, fd, role, PAGEPUSH_HELLO_OK);
+		} else if (role == POST && s->fd[PRE] >= 0 && s->preempt &&
+			   s->fd[POST] < 0 && le64toh(h.cookie) == s->cookie) {
+			s->fd[POST] = fd;
+			src_answer(s, fd, role, PAGEPUSH_HELLO_OK);
+		} else {
+			uint32_t why = le64toh(h.cookie) && le64toh(h.cookie) != s->cookie ?
+				PAGEPUSH_HELLO_ECOOKIE : s->fd[PRE] >= 0 ?
+				PAGEPUSH_HELLO_EBUSY : PAGEPUSH_HELLO_EROLE;
+
+			src_answer(s, fd, role, why);
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+static void src_report(struct src *s, FILE *f, double secs, bool ok)
+{
+	const struct src_stats *st = &s->st;
+	char a[32], b[32];
+	uint64_t bytes = st->bytes[PRE] + st->bytes[POST];
+	unsigned int ch;
+
+	fprintf(f, "%s: %s in %.2f s, %s sent at %s/s\n", pp_prog,
+		ok ? "migration complete" : "migration failed", secs,
+		pp_fmt_bytes(a, sizeof(a), bytes),
+		pp_fmt_bytes(b, sizeof(b), secs > 0 ? bytes / secs : 0));
+	for (ch = 0; ch < PAGEPUSH_NR_CHANNELS; ch++) {
+		if (s->fd[ch] < 0 && !st->pages[ch])
+			continue;
+		fprintf(f, "  %-9s %" PRIu64 " pages (%" PRIu64 " zero), %s\n",
+			ch == PRE ? "precopy" : "postcopy", st->pages[ch],
+			st->zero_pages[ch], pp_fmt_bytes(a, sizeof(a), st->bytes[ch]));
+	}
+	fprintf(f, "  requests  %" PRIu64 " received, %" PRIu64 " served, %" PRIu64
+		" dropped in the interrupted page, %" PRIu64 " dropped as already sent\n",
+		st->requests_received, st->requests_served,
+		st->dropped_interrupted, st->dropped_sent);
+	if (s->preempt)
+		fprintf(f, "  preempt   %" PRIu64 " interruptions, %" PRIu64 " pages resumed\n",
+			st->preemptions, st->resumed);
+}
+
+static int src_write_stats(struct src *s, const char *path, double secs, bool ok)
+{
+	const struct src_stats *st = &s->st;
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		pp_err("cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "{\"complete\":%s,\"seconds\":%.6f,\"preempt\":%s,"
+		"\"page_size_bytes\":%u,\"chunk_bytes\":%u,\"pages_total\":%" PRIu64 ","
+		"\"pages\":{\"precopy\":%" PRIu64 ",\"postcopy\":%" PRIu64 "},"
+		"\"zero_pages\":{\"precopy\":%" PRIu64 ",\"postcopy\":%" PRIu64 "},"
+		"\"bytes\":{\"precopy\":%" PRIu64 ",\"postcopy\":%" PRIu64 "},"
+		"\"requests_received\":%" PRIu64 ",\"requests_served\":%" PRIu64 ","
+		"\"requests_dropped_interrupted\":%" PRIu64 ","
+		"\"requests_dropped_sent\":%" PRIu64 ","
+		"\"preemptions\":%" PRIu64 ",\"pages_resumed\":%" PRIu64 "}\n",
+		ok ? "true" : "false", secs, s->preempt ? "true" : "false",
+		s->page_size, s->chunk, s->nr_pages,
+		st->pages[PRE], st->pages[POST], st->zero_pages[PRE],
+		st->zero_pages[POST], st->bytes[PRE], st->bytes[POST],
+		st->requests_received, st->requests_served,
+		st->dropped_interrupted, st->dropped_sent, st->preemptions,
+		st->resumed);
+	return fclose(f) ? -1 : 0;
+}
+
+static void serve_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s serve [--listen ADDR:PORT] [--page-size 4K|2M] [--no-preempt]\n"
+		"                [--chunk SIZE] [--locality] [--notsent-lowat SIZE]\n"
+		"                [--stats-json FILE] FILE\n\n"
+		"Serve the pages of FILE (a regular file, a hugetlbfs file, or a memfd\n"
+		"through /proc/PID/fd/N) to one destination, then exit 0 once it says\n"
+		"COMPLETE. The first line on stdout is 'listening on ADDR:PORT'.\n\n"
+		"  --listen ADDR:PORT   where to listen (default 0.0.0.0:%s; :0 picks a port)\n"
+		"  --page-size 4K|2M    page size of the region (default 2M); FILE's size\n"
+		"                       must be a multiple of it\n"
+		"  --no-preempt         one connection, no interruption (the baseline)\n"
+		"  --chunk SIZE         bytes per background frame, where a huge page can be\n"
+		"                       interrupted (default 4K)\n"
+		"  --locality           after a requested page, continue the background\n"
+		"                       stream after it instead of where it was\n"
+		"  --notsent-lowat SIZE unsent bytes the PRECOPY socket may queue (default 128K)\n"
+		"  --stats-json FILE    write the counters as JSON at exit\n",
+		pp_prog, PP_DEFAULT_PORT);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "page-size", required_argument, NULL, 'p' },
+		{ "no-preempt", no_argument, NULL, 'N' },
+		{ "chunk", required_argument, NULL, 'c' },
+		{ "locality", no_argument, NULL, 'L' },
+		{ "notsent-lowat", required_argument, NULL, 'w' },
+		{ "stats-json", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ }
+	};
+	struct src s = {
+		.page_size = 2 << 20,
+		.chunk = 4096,
+		.notsent_lowat = 128 << 10,
+		.preempt = true,
+		.fd = { -1, -1 },
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+	};
+	const char *listen_addr = "0.0.0.0:" PP_DEFAULT_PORT, *stats = NULL;
+	char bound[128];
+	uint64_t v, t0;
+	struct stat stt;
+	pthread_t rp;
+	int c, lfd, ffd, ret = PP_EXIT_FAIL, rc;
+	unsigned int ch;
+
+	while ((c = getopt_long(argc, argv, "l:p:Nc:Lw:S:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			listen_addr = optarg;
+			break;
+		case 'p':
+			if (pp_parse_page_size(optarg, &s.page_size)) {
+				pp_err("bad --page-size '%s': use 4K or 2M", optarg);
+				return PP_EXIT_USAGE;
+			}
+			break;
+		case 'N':
+			s.preempt = false;
+			break;
+		case 'c':
+			if (pp_parse_size(optarg, &v) || v < 512 || v > (2 << 20) ||
+			    (v & (v - 1))) {
+				pp_err("bad --chunk '%s': a power of two from 512 to 2M", optarg);
+				return PP_EXIT_USAGE;
+			}
+			s.chunk = v;
+			break;
+		case 'L':
+			s.locality = true;
+			break;
+		case 'w':
+			if (pp_parse_size(optarg, &v) || v > UINT32_MAX) {
+				pp_err("bad --notsent-lowat '%s'", optarg);
+				return PP_EXIT_USAGE;
+			}
+			s.notsent_lowat = v;
+			break;
+		case 'S':
+			stats = optarg;
+			break;
+		case 'h':
+			serve_usage(stdout);
+			return PP_EXIT_OK;
+		default:
+			serve_usage(stderr);
+			return PP_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		pp_err("serve needs exactly one FILE");
+		serve_usage(stderr);
+		return PP_EXIT_USAGE;
+	}
+	if (s.chunk > s.page_size)
+		s.chunk = s.page_size;
+	s.path = argv[optind];
+
+	ffd = open(s.path, O_RDONLY | O_CLOEXEC);
+	if (ffd < 0 || fstat(ffd, &stt)) {
+		pp_err("cannot open %s: %s", s.path, strerror(errno));
+		return PP_EXIT_FAIL;
+	}
+	s.size = stt.st_size;
+	if (!s.size || s.size % s.page_size) {
+		pp_err("%s is %" PRIu64 " bytes, not a non-zero multiple of the page size %u; "
+		       "pad it (truncate -s) or pick --page-size 4K",
+		       s.path, s.size, s.page_size);
+		return PP_EXIT_FAIL;
+	}
+	s.nr_pages = s.size / s.page_size;
+	s.base = mmap(NULL, s.size, PROT_READ, MAP_SHARED, ffd, 0);
+	if (s.base == MAP_FAILED) {
+		pp_err("cannot map %s: %s", s.path, strerror(errno));
+		return PP_EXIT_FAIL;
+	}
+	close(ffd);
+	s.sent = calloc(s.nr_pages, 1);
+	s.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!s.sent || s.efd < 0) {
+		pp_err("out of memory");
+		return PP_EXIT_FAIL;
+	}
+	if (getrandom(&s.cookie, sizeof(s.cookie), 0) != sizeof(s.cookie) || !s.cookie)
+		s.cookie = pp_now_ns() | 1;
+
+	lfd = pp_tcp_listen(listen_addr, bound, sizeof(bound));
+	if (lfd < 0) {
+		pp_err("cannot listen on %s: %s", listen_addr, strerror(-lfd));
+		return PP_EXIT_FAIL;
+	}
+	printf("listening on %s\n", bound);
+	fflush(stdout);
+
+	if (src_handshake(&s, lfd))
+		goto out;
+	close(lfd);
+	for (ch = 0; ch < PAGEPUSH_NR_CHANNELS; ch++) {
+		if (s.fd[ch] >= 0)
+			pp_tcp_nodelay(s.fd[ch]);
+	}
+	/* Little unsent data queues ahead of an interruption. */
+	if (setsockopt(s.fd[PRE], IPPROTO_TCP, TCP_NOTSENT_LOWAT,
+		       &s.notsent_lowat, sizeof(s.notsent_lowat)))
+		pp_warn("TCP_NOTSENT_LOWAT: %s", strerror(errno));
+	fprintf(stderr, "%s: serving %s (%" PRIu64 " pages of %s) with%s preemption\n",
+		pp_prog, s.path, s.nr_pages, pp_fmt_page_size(s.page_size),
+		s.preempt ? "" : "out");
+
+	t0 = pp_now_ns();
+	if (pthread_create(&rp, NULL, src_return_path, &s)) {
+		pp_err("cannot start the return-path thread");
+		goto out;
+	}
+	rc = src_run(&s);
+	if (rc && atomic_load(&s.gone))
+		pp_err("%s", s.gone_why);
+	else if (rc)
+		pp_err("sending failed: %s", strerror(-rc));
+	ret = rc ? PP_EXIT_FAIL : PP_EXIT_OK;
+
+	src_report(&s, stdout, (pp_now_ns() - t0) / 1e9, !rc);
+	if (stats && src_write_stats(&s, stats, (pp_now_ns() - t0) / 1e9, !rc))
+		ret = PP_EXIT_FAIL;
+	for (ch = 0; ch < PAGEPUSH_NR_CHANNELS; ch++) {
+		if (s.fd[ch] >= 0)
+			shutdown(s.fd[ch], SHUT_RDWR);
+	}
+	pthread_join(rp, NULL);
+out:
+	for (ch = 0; ch < PAGEPUSH_NR_CHANNELS; ch++) {
+		if (s.fd[ch] >= 0)
+			close(s.fd[ch]);
+	}
+	return ret;
+}
