@@ -11,6 +11,7 @@
 
 #include <linux/module.h>
 
+#include "debugfs.h"
 #include "device.h"
 #include "netlink.h"
 #include "session.h"
@@ -29,6 +30,7 @@ static int __init pp_init(void)
 	ret = pp_device_init();
 	if (ret)
 		goto out_sessions;
+	pp_debugfs_init();
 	/* Last: from here on user space can reach us. */
 	ret = pp_nl_init();
 	if (ret)
@@ -39,6 +41,7 @@ static int __init pp_init(void)
 	return 0;
 
 out_device:
+	pp_debugfs_exit();
 	pp_device_exit();
 out_sessions:
 	pp_sessions_exit();
@@ -48,6 +51,7 @@ out_sessions:
 static void __exit pp_exit(void)
 {
 	pp_nl_exit();
+	pp_debugfs_exit();
 	pp_device_exit();
 	pp_sessions_exit();
 	pr_info("unloaded\n");

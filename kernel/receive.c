@@ -78,7 +78,7 @@ static int pp_split_brain(struct pp_channel *ch, unsigned long idx)
 	struct pp_session *s = ch->session;
 
 	atomic64_inc(&s->split_brain);
-	pp_session_fail(s, "split brain: page %lu arrived on the %s channel while the %s channel holds part of it",
+	pp_session_fail(s, "split brain: page %lu came on %s, %s holds part of it",
 			idx, pp_channel_name(ch->id),
 			pp_channel_name(pp_other(ch)->id));
 	return -EPROTO;
@@ -172,20 +172,20 @@ static int pp_rx_page(struct pp_channel *ch, u64 off, u32 len, void *bounce)
 
 	if (ch->partial_idx == PP_NO_PAGE) {
 		if (in_page) {
-			pp_session_fail(s, "PAGE frame at %llu does not start page %lu on the %s channel",
-					off, idx, pp_channel_name(ch->id));
+			pp_session_fail(s, "%s: PAGE at %llu does not start page %lu",
+					pp_channel_name(ch->id), off, idx);
 			return -EPROTO;
 		}
 		ret = pp_begin_page(ch, idx);
 		if (ret)
 			return ret;
 	} else if (ch->partial_idx != idx) {
-		pp_session_fail(s, "page %lu started on the %s channel before page %lu was complete",
-				idx, pp_channel_name(ch->id), ch->partial_idx);
+		pp_session_fail(s, "%s: page %lu started before page %lu was complete",
+				pp_channel_name(ch->id), idx, ch->partial_idx);
 		return -EPROTO;
 	} else if (in_page != ch->partial_len) {
-		pp_session_fail(s, "PAGE frame at %llu is out of order in page %lu (expected offset %lu)",
-				off, idx, ch->partial_len);
+		pp_session_fail(s, "%s: PAGE at %llu out of order in page %lu (expected %lu)",
+				pp_channel_name(ch->id), off, idx, ch->partial_len);
 		return -EPROTO;
 	}
 
@@ -225,6 +225,7 @@ static int pp_rx_zero(struct pp_channel *ch, u64 off, u32 len)
 
 	end = (off + len) >> s->page_shift;
 	for (idx = off >> s->page_shift; idx < end; idx++) {
+		cond_resched();
 		spin_lock(&s->claim_lock);
 		split = pp_claimed_by_other(ch, idx);
 		spin_unlock(&s->claim_lock);
@@ -235,15 +236,15 @@ static int pp_rx_zero(struct pp_channel *ch, u64 off, u32 len)
 					  ch->id == PAGEPUSH_CHANNEL_POSTCOPY);
 		if (ret == -EEXIST) {
 			atomic64_inc(&ch->duplicates);
-		} else if (ret) {
+			continue;
+		}
+		if (ret) {
 			pp_session_fail(s, "out of memory placing zero page %lu", idx);
 			return ret;
-		} else {
-			atomic64_inc(&ch->zero_pages);
-			atomic64_inc(&ch->pages);
-			pp_session_page_placed(s);
 		}
-		cond_resched();
+		atomic64_inc(&ch->zero_pages);
+		atomic64_inc(&ch->pages);
+		pp_session_page_placed(s);
 	}
 	return 0;
 }

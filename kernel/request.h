@@ -31,7 +31,7 @@ struct socket;
  */
 struct pp_request {
 	struct socket *sock;
-	spinlock_t lock;
+	spinlock_t lock;		/* @ring, @first, @count, @stopped */
 	u32 *ring;
 	unsigned long nr_slots;
 	unsigned long first;

@@ -117,7 +117,8 @@ struct pp_session *pp_session_create(u64 size, u32 page_size,
 		return ERR_PTR(-EOPNOTSUPP);
 	}
 	if (!size || size > PAGEPUSH_SIZE_MAX || size % page_size) {
-		NL_SET_ERR_MSG(extack, "size must be a non-zero multiple of the page size, at most 1 TiB");
+		NL_SET_ERR_MSG(extack,
+			       "size must be a non-zero multiple of the page size, at most 1 TiB");
 		return ERR_PTR(-EINVAL);
 	}
 	if (name && !pp_name_valid(name)) {

@@ -76,14 +76,14 @@ struct pp_session {
 	unsigned int page_shift;
 	u64 cookie;
 
-	struct mutex lock;
-	spinlock_t state_lock;
+	struct mutex lock;		/* CONNECT, teardown, DEL */
+	spinlock_t state_lock;		/* @state, @reason */
 	enum pagepush_state state;
 	char reason[PAGEPUSH_REASON_MAX + 1];
 
 	struct pp_store store;
 	struct pp_channel chan[PAGEPUSH_NR_CHANNELS];
-	spinlock_t claim_lock;
+	spinlock_t claim_lock;		/* chan[].partial_idx */
 	struct pp_request req;
 	struct work_struct teardown_work;
 

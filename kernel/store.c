@@ -137,9 +137,12 @@ static void pp_store_published(struct pp_store *st, unsigned long idx)
 	wait_queue_head_t *wq = pp_store_waitq(st, idx);
 
 	atomic_long_inc(&st->nr_present);
-	/* Pairs with the barrier in prepare_to_wait() of the waiter. */
-	smp_mb();
-	if (waitqueue_active(wq))
+	/*
+	 * The entry is visible (xa_insert() above) before we look for
+	 * sleepers: wq_has_sleeper()'s barrier pairs with the one in the
+	 * waiter's prepare_to_wait(), so an idle queue costs no lock.
+	 */
+	if (wq_has_sleeper(wq))
 		wake_up_all(wq);
 }
 
@@ -198,7 +201,7 @@ int pp_store_place_zero(struct pp_store *st, unsigned long idx, bool postcopy)
  */
 bool pp_store_present(struct pp_store *st, unsigned long idx)
 {
-	return xa_load(&st->pages, idx) != NULL;
+	return !!xa_load(&st->pages, idx);
 }
 
 /**

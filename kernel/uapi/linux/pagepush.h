@@ -10,6 +10,7 @@
 #ifndef _UAPI_LINUX_PAGEPUSH_H
 #define _UAPI_LINUX_PAGEPUSH_H
 
+#include <linux/const.h>
 #include <linux/types.h>
 
 /* ---- generic netlink family ------------------------------------------- */
@@ -23,7 +24,7 @@
 /* Longest failure reason, without the terminating NUL. */
 #define PAGEPUSH_REASON_MAX		127
 /* Largest session, in bytes. */
-#define PAGEPUSH_SIZE_MAX		(1ULL << 40)
+#define PAGEPUSH_SIZE_MAX		_BITULL(40)
 /* Number of log2 buckets in the held-fault latency histogram. */
 #define PAGEPUSH_LATENCY_BUCKETS	32
 
@@ -202,7 +203,7 @@ enum pagepush_channel {
 #define PAGEPUSH_WIRE_VERSION		1
 
 /* pagepush_hello.flags */
-#define PAGEPUSH_HELLO_PREEMPT		(1U << 0)	/* two channels */
+#define PAGEPUSH_HELLO_PREEMPT		_BITUL(0)	/* two channels */
 
 /* pagepush_hello.status, set by the source in its answer */
 enum pagepush_hello_status {
