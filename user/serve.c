@@ -254,9 +254,14 @@ static int src_wait_writable(struct src *s, int fd, bool watch)
 	}
 }
 
-/* Send one whole frame; never returns half a frame sent. */
+/*
+ * Send one whole frame; never returns half a frame sent. With
+ * @interruptible, a request that comes while the socket is full and
+ * nothing of the frame is sent yet cuts the wait short: returns 1.
+ */
 static int src_send_frame(struct src *s, unsigned int ch, uint8_t type,
-			  uint64_t off, const void *data, uint32_t len)
+			  uint64_t off, const void *data, uint32_t len,
+			  bool interruptible)
 {
 	struct pagepush_frame f;
 	struct iovec iov[2];
@@ -287,7 +292,8 @@ static int src_send_frame(struct src *s, unsigned int ch, uint8_t type,
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				int ret = src_wait_writable(s, fd, false);
+				int ret = src_wait_writable(s, fd,
+							    interruptible && !done);
 
 				if (ret)
 					return ret;
@@ -320,7 +326,7 @@ static int src_send_whole(struct src *s, unsigned int ch, uint64_t idx)
 	int ret;
 
 	ret = src_send_frame(s, ch, zero ? PAGEPUSH_FRAME_ZERO : PAGEPUSH_FRAME_PAGE,
-			     idx * s->page_size, data, s->page_size);
+			     idx * s->page_size, data, s->page_size, false);
 	if (!ret)
 		src_mark_sent(s, idx, ch, zero);
 	return ret;
@@ -376,6 +382,7 @@ static int src_send_inflight(struct src *s)
 {
 	const uint8_t *page = s->base + s->inflight_idx * s->page_size;
 	bool interruptible = s->preempt && s->page_size > s->chunk;
+	bool interrupt;
 	int ret;
 
 	while (s->inflight_off < s->page_size) {
@@ -383,16 +390,13 @@ static int src_send_inflight(struct src *s)
 
 		if (n > s->chunk)
 			n = s->chunk;
-		if (interruptible && s->inflight_off) {
-			ret = src_wait_writable(s, s->fd[PRE], true);
-			if (ret == 1)
-				return 1;
-			if (ret)
-				return ret;
-		}
+		/* Between chunks: a pending request interrupts the page. */
+		interrupt = interruptible && s->inflight_off;
+		if (interrupt && atomic_load(&s->pending))
+			return 1;
 		ret = src_send_frame(s, PRE, PAGEPUSH_FRAME_PAGE,
 				     s->inflight_idx * s->page_size + s->inflight_off,
-				     page + s->inflight_off, n);
+				     page + s->inflight_off, n, interrupt);
 		if (ret)
 			return ret;
 		s->inflight_off += n;
@@ -420,7 +424,7 @@ static int src_run(struct src *s)
 			if (src_page_is_zero(s, idx)) {
 				ret = src_send_frame(s, PRE, PAGEPUSH_FRAME_ZERO,
 						     idx * s->page_size, NULL,
-						     s->page_size);
+						     s->page_size, false);
 				if (ret)
 					return ret;
 				src_mark_sent(s, idx, PRE, true);
@@ -447,7 +451,7 @@ static int src_run(struct src *s)
 	for (ch = 0; ch < PAGEPUSH_NR_CHANNELS; ch++) {
 		if (s->fd[ch] < 0)
 			continue;
-		ret = src_send_frame(s, ch, PAGEPUSH_FRAME_EOS, 0, NULL, 0);
+		ret = src_send_frame(s, ch, PAGEPUSH_FRAME_EOS, 0, NULL, 0, false);
 		if (ret)
 			return ret;
 	}

@@ -162,7 +162,9 @@ pp_serve_bg()
 	local out=$1 i
 
 	shift
-	pp_src "$PAGEPUSH" serve --listen "$PP_SRC_ADDR:0" "$@" > "$out" 2>&1 &
+	# Not through pp_src: $! must be the server itself (ip execs it).
+	ip netns exec "$PP_SRC_NS" "$PAGEPUSH" serve --listen "$PP_SRC_ADDR:0" \
+		"$@" > "$out" 2>&1 &
 	PP_SERVE_PID=$!
 	for i in $(seq 200); do
 		PP_SERVE_ADDR=$(sed -n 's/^listening on //p' "$out")
