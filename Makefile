@@ -83,7 +83,9 @@ CHECKPATCH := build/ksrc/scripts/checkpatch.pl --strict --no-tree --show-types \
 
 style: build/ksrc/.stamp module
 	$(CHECKPATCH) -f $(filter-out %.mod.c,$(wildcard kernel/*.c)) \
-		kernel/*.h kernel/uapi/linux/*.h
+		$(filter-out kernel/trace.h,$(wildcard kernel/*.h)) kernel/uapi/linux/*.h
+	@# TRACE_EVENT() bodies have their own layout.
+	$(CHECKPATCH) --ignore OPEN_ENDED_LINE,PARENTHESIS_ALIGNMENT -f kernel/trace.h
 	$(CHECKPATCH) --ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON \
 		-f kernel/compat/*.h
 	$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 W=1 modules 2>&1 | \

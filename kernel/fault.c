@@ -32,6 +32,7 @@
 #include "compat/compat.h"
 #include "fault.h"
 #include "session.h"
+#include "trace.h"
 
 static bool pp_fault_ready(struct pp_session *s, unsigned long idx)
 {
@@ -42,13 +43,17 @@ static bool pp_fault_ready(struct pp_session *s, unsigned long idx)
 static void pp_fault_account(struct pp_session *s, unsigned long idx,
 			     u64 start)
 {
-	u64 us = div_u64(ktime_get_ns() - start, NSEC_PER_USEC);
+	u64 ns = ktime_get_ns() - start;
+	u64 us = div_u64(ns, NSEC_PER_USEC);
 	unsigned int bucket = us ? min_t(unsigned int, ilog2(us),
 					 PAGEPUSH_LATENCY_BUCKETS - 1) : 0;
 	unsigned int chan = PAGEPUSH_CHANNEL_PRECOPY;
+	bool present;
 
 	atomic64_inc(&s->faults.latency[bucket]);
-	if (!pp_store_present(&s->store, idx))
+	present = pp_store_present(&s->store, idx);
+	trace_pagepush_fault_release(s->index, idx, ns, present);
+	if (!present)
 		return;
 	if (xa_get_mark(&s->store.pages, idx, PP_MARK_POSTCOPY))
 		chan = PAGEPUSH_CHANNEL_POSTCOPY;
@@ -66,6 +71,7 @@ static bool pp_fault_hold(struct pp_session *s, unsigned long idx,
 	u64 start = ktime_get_ns();
 	bool done = true;
 
+	trace_pagepush_fault_hold(s->index, idx, flags);
 	atomic_long_inc(&s->faults.held_now);
 	atomic64_inc(&s->faults.held_total);
 	if (flags & FAULT_FLAG_KILLABLE)

@@ -21,6 +21,7 @@
 #include <net/sock.h>
 
 #include "session.h"
+#include "trace.h"
 
 /* Bytes a duplicate page's payload is skipped in, through a bounce page. */
 #define PP_DISCARD_CHUNK	PAGE_SIZE
@@ -55,6 +56,24 @@ static int pp_discard(struct pp_channel *ch, void *bounce, size_t len)
 	return 0;
 }
 
+/*
+ * Fail the session for a frame that breaks the protocol; the reason is
+ * traced and reported. Returns -EPROTO.
+ */
+static __printf(2, 3) int pp_proto_error(struct pp_channel *ch,
+					 const char *fmt, ...)
+{
+	char reason[PAGEPUSH_REASON_MAX + 1];
+	va_list args;
+
+	va_start(args, fmt);
+	vscnprintf(reason, sizeof(reason), fmt, args);
+	va_end(args);
+	trace_pagepush_protocol_error(ch->session->index, reason);
+	pp_session_fail(ch->session, "%s", reason);
+	return -EPROTO;
+}
+
 static struct pp_channel *pp_other(struct pp_channel *ch)
 {
 	return &ch->session->chan[!ch->id];
@@ -78,10 +97,9 @@ static int pp_split_brain(struct pp_channel *ch, unsigned long idx)
 	struct pp_session *s = ch->session;
 
 	atomic64_inc(&s->split_brain);
-	pp_session_fail(s, "split brain: page %lu came on %s, %s holds part of it",
-			idx, pp_channel_name(ch->id),
-			pp_channel_name(pp_other(ch)->id));
-	return -EPROTO;
+	return pp_proto_error(ch, "split brain: page %lu came on %s, %s holds part of it",
+			      idx, pp_channel_name(ch->id),
+			      pp_channel_name(pp_other(ch)->id));
 }
 
 /* Start assembling page @idx on @ch, or skipping it if present. */
@@ -142,6 +160,7 @@ static int pp_finish_page(struct pp_channel *ch)
 	ch->partial_len = 0;
 
 	if (placed) {
+		trace_pagepush_page_placed(s->index, ch->id, idx, false);
 		atomic64_inc(&ch->pages);
 		pp_session_page_placed(s);
 	} else if (!ret) {
@@ -157,38 +176,32 @@ static int pp_rx_page(struct pp_channel *ch, u64 off, u32 len, void *bounce)
 	unsigned long idx, in_page;
 	int ret;
 
-	if (!len || off >= s->size || len > s->size - off) {
-		pp_session_fail(s, "PAGE frame [%llu, +%u) is empty or outside the region",
-				off, len);
-		return -EPROTO;
-	}
+	if (!len || off >= s->size || len > s->size - off)
+		return pp_proto_error(ch, "PAGE [%llu, +%u) is empty or outside the region",
+				      off, len);
 	idx = off >> s->page_shift;
 	in_page = off & (psize - 1);
-	if (in_page + len > psize) {
-		pp_session_fail(s, "PAGE frame [%llu, +%u) crosses the end of page %lu",
-				off, len, idx);
-		return -EPROTO;
-	}
+	if (in_page + len > psize)
+		return pp_proto_error(ch, "PAGE [%llu, +%u) crosses the end of page %lu",
+				      off, len, idx);
 
 	if (ch->partial_idx == PP_NO_PAGE) {
-		if (in_page) {
-			pp_session_fail(s, "%s: PAGE at %llu does not start page %lu",
-					pp_channel_name(ch->id), off, idx);
-			return -EPROTO;
-		}
+		if (in_page)
+			return pp_proto_error(ch, "%s: PAGE at %llu does not start page %lu",
+					      pp_channel_name(ch->id), off, idx);
 		ret = pp_begin_page(ch, idx);
 		if (ret)
 			return ret;
 	} else if (ch->partial_idx != idx) {
-		pp_session_fail(s, "%s: page %lu started before page %lu was complete",
-				pp_channel_name(ch->id), idx, ch->partial_idx);
-		return -EPROTO;
+		return pp_proto_error(ch, "%s: page %lu started before page %lu was complete",
+				      pp_channel_name(ch->id), idx, ch->partial_idx);
 	} else if (in_page != ch->partial_len) {
-		pp_session_fail(s, "%s: PAGE at %llu out of order in page %lu (expected %lu)",
-				pp_channel_name(ch->id), off, idx, ch->partial_len);
-		return -EPROTO;
+		return pp_proto_error(ch, "%s: PAGE at %llu out of order in page %lu (want %lu)",
+				      pp_channel_name(ch->id), off, idx,
+				      ch->partial_len);
 	}
 
+	trace_pagepush_chunk(s->index, ch->id, idx, in_page, len);
 	if (ch->partial)
 		ret = pp_recv(ch->sock, page_address(ch->partial) + in_page, len);
 	else
@@ -212,16 +225,12 @@ static int pp_rx_zero(struct pp_channel *ch, u64 off, u32 len)
 	int ret;
 
 	if (!len || (off | len) & (psize - 1) || off >= s->size ||
-	    len > s->size - off) {
-		pp_session_fail(s, "ZERO frame [%llu, +%u) is not whole pages of the region",
-				off, len);
-		return -EPROTO;
-	}
-	if (ch->partial_idx != PP_NO_PAGE) {
-		pp_session_fail(s, "ZERO frame on the %s channel before page %lu was complete",
-				pp_channel_name(ch->id), ch->partial_idx);
-		return -EPROTO;
-	}
+	    len > s->size - off)
+		return pp_proto_error(ch, "ZERO [%llu, +%u) is not whole pages of the region",
+				      off, len);
+	if (ch->partial_idx != PP_NO_PAGE)
+		return pp_proto_error(ch, "%s: ZERO frame before page %lu was complete",
+				      pp_channel_name(ch->id), ch->partial_idx);
 
 	end = (off + len) >> s->page_shift;
 	for (idx = off >> s->page_shift; idx < end; idx++) {
@@ -242,6 +251,7 @@ static int pp_rx_zero(struct pp_channel *ch, u64 off, u32 len)
 			pp_session_fail(s, "out of memory placing zero page %lu", idx);
 			return ret;
 		}
+		trace_pagepush_page_placed(s->index, ch->id, idx, true);
 		atomic64_inc(&ch->zero_pages);
 		atomic64_inc(&ch->pages);
 		pp_session_page_placed(s);
@@ -254,11 +264,9 @@ static int pp_rx_eos(struct pp_channel *ch)
 	struct pp_session *s = ch->session;
 	unsigned int i;
 
-	if (ch->partial_idx != PP_NO_PAGE) {
-		pp_session_fail(s, "EOS on the %s channel in the middle of page %lu",
-				pp_channel_name(ch->id), ch->partial_idx);
-		return -EPROTO;
-	}
+	if (ch->partial_idx != PP_NO_PAGE)
+		return pp_proto_error(ch, "%s: EOS in the middle of page %lu",
+				      pp_channel_name(ch->id), ch->partial_idx);
 	ch->eos = true;
 	if (pp_store_complete(&s->store))
 		return 0;
@@ -270,29 +278,24 @@ static int pp_rx_eos(struct pp_channel *ch)
 		if (c->sock && !READ_ONCE(c->eos))
 			return 0;
 	}
-	pp_session_fail(s, "the source ended the stream with %lu pages missing",
-			s->store.nr_pages - atomic_long_read(&s->store.nr_present));
-	return -EPROTO;
+	return pp_proto_error(ch, "the source ended the stream with %lu pages missing",
+			      s->store.nr_pages -
+			      atomic_long_read(&s->store.nr_present));
 }
 
 static int pp_rx_frame(struct pp_channel *ch, const struct pagepush_frame *f,
 		       void *bounce)
 {
-	struct pp_session *s = ch->session;
 	u64 off = le64_to_cpu(f->offset);
 	u32 len = le32_to_cpu(f->length);
 
-	if (f->version != PAGEPUSH_WIRE_VERSION || f->flags) {
-		pp_session_fail(s, "bad frame header on the %s channel (version %u, flags %#x)",
-				pp_channel_name(ch->id), f->version,
-				le16_to_cpu(f->flags));
-		return -EPROTO;
-	}
-	if (ch->eos) {
-		pp_session_fail(s, "frame after EOS on the %s channel",
-				pp_channel_name(ch->id));
-		return -EPROTO;
-	}
+	if (f->version != PAGEPUSH_WIRE_VERSION || f->flags)
+		return pp_proto_error(ch, "%s: bad frame header (version %u, flags %#x)",
+				      pp_channel_name(ch->id), f->version,
+				      le16_to_cpu(f->flags));
+	if (ch->eos)
+		return pp_proto_error(ch, "%s: frame after EOS",
+				      pp_channel_name(ch->id));
 
 	switch (f->type) {
 	case PAGEPUSH_FRAME_PAGE:
@@ -302,12 +305,10 @@ static int pp_rx_frame(struct pp_channel *ch, const struct pagepush_frame *f,
 	case PAGEPUSH_FRAME_EOS:
 		return pp_rx_eos(ch);
 	case PAGEPUSH_FRAME_DISCARD:
-		pp_session_fail(s, "DISCARD frames are not supported by this version");
-		return -EPROTO;
+		return pp_proto_error(ch, "DISCARD frames are not supported by this version");
 	default:
-		pp_session_fail(s, "unexpected frame type %u on the %s channel",
-				f->type, pp_channel_name(ch->id));
-		return -EPROTO;
+		return pp_proto_error(ch, "%s: unexpected frame type %u",
+				      pp_channel_name(ch->id), f->type);
 	}
 }
 

@@ -17,6 +17,7 @@
 #include <linux/uio.h>
 
 #include "session.h"
+#include "trace.h"
 
 /* Frames written per sendmsg(). */
 #define PP_REQ_BATCH	16
@@ -52,7 +53,7 @@ static void pp_request_work(struct work_struct *work)
 	struct pp_request *req = container_of(work, struct pp_request, work);
 	struct pp_session *s = container_of(req, struct pp_session, req);
 	struct pagepush_frame frames[PP_REQ_BATCH];
-	unsigned int n;
+	unsigned int n, i;
 	int ret;
 
 	for (;;) {
@@ -78,6 +79,10 @@ static void pp_request_work(struct work_struct *work)
 			return;
 		}
 		atomic64_add(n, &req->sent);
+		for (i = 0; i < n; i++)
+			trace_pagepush_request_sent(s->index,
+						    le64_to_cpu(frames[i].offset) >>
+						    s->page_shift);
 	}
 }
 

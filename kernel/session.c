@@ -26,6 +26,7 @@
 #include "session.h"
 #include "device.h"
 #include "netlink.h"
+#include "trace.h"
 
 static DEFINE_IDR(pp_sessions);
 static DEFINE_MUTEX(pp_sessions_lock);
@@ -276,6 +277,7 @@ static enum pagepush_state pp_session_end(struct pp_session *s,
 	spin_unlock(&s->state_lock);
 	if (old != PAGEPUSH_STATE_NEW && old != PAGEPUSH_STATE_CONNECTED)
 		return old;
+	trace_pagepush_state(s->index, old, new);
 
 	/* Held tasks re-check the state: map, or SIGBUS. */
 	pp_store_wake_all(&s->store);
@@ -387,6 +389,8 @@ int pp_session_connect(struct pp_session *s, struct socket *pre,
 	spin_lock(&s->state_lock);
 	WRITE_ONCE(s->state, PAGEPUSH_STATE_CONNECTED);
 	spin_unlock(&s->state_lock);
+	trace_pagepush_state(s->index, PAGEPUSH_STATE_NEW,
+			     PAGEPUSH_STATE_CONNECTED);
 
 	pp_request_start(&s->req, pre);
 	ret = pp_channel_start(&s->chan[PAGEPUSH_CHANNEL_PRECOPY], pre);

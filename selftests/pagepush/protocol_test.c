@@ -649,4 +649,106 @@ TEST_F(bad, session_fails_with_reason)
 	free(buf);
 }
 
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -EIO;
+}
+
+static char *read_all(const char *path)
+{
+	size_t cap = 1 << 20, len = 0;
+	char *buf = malloc(cap + 1);
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (!buf || fd < 0) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+/* The tracepoints tell a held fault's story, event by event. */
+TEST(tracepoints)
+{
+	const char *tr = "/sys/kernel/tracing";
+	char path[128], *trace, want[128];
+	struct pp_session_info info;
+	struct pp_fake f;
+	struct toucher t;
+	char *mem;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/events/pagepush/enable", tr);
+	if (access(path, W_OK)) {
+		tr = "/sys/kernel/debug/tracing";
+		snprintf(path, sizeof(path), "%s/events/pagepush/enable", tr);
+		if (access(path, W_OK))
+			SKIP(return, "no tracefs with pagepush events");
+	}
+	ASSERT_EQ(0, write_file(path, "1"));
+	snprintf(path, sizeof(path), "%s/trace", tr);
+	ASSERT_EQ(0, write_file(path, ""));
+
+	ASSERT_EQ(0, pp_fake_new(&f, NR_PAGES * SZ_2M, SZ_2M));
+	ASSERT_EQ(0, pp_fake_connect(&f, true));
+	fd = open(f.dev, O_RDWR);
+	ASSERT_GE(fd, 0);
+	mem = mmap(NULL, f.size, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	t.addr = mem + 2 * SZ_2M;
+	t.len = 4096;
+	t.offset = 2 * SZ_2M;
+	ASSERT_EQ(0, pthread_create(&t.tid, NULL, touch_thread, &t));
+	ASSERT_EQ(2, next_request(f.src[0], SZ_2M, WAIT_MS));
+	ASSERT_EQ(0, send_pattern_page(f.src[1], SZ_2M, 2, SZ_2M));
+	pthread_join(t.tid, NULL);
+	EXPECT_TRUE(t.ok);
+	send_raw(f.src[0], 1, 77, 0, 0, 0);
+	ASSERT_EQ(0, pp_wait_state(&f.nl, f.info.index, PAGEPUSH_STATE_FAILED,
+				   WAIT_MS, &info));
+
+	snprintf(path, sizeof(path), "%s/events/pagepush/enable", tr);
+	write_file(path, "0");
+	snprintf(path, sizeof(path), "%s/trace", tr);
+	trace = read_all(path);
+	ASSERT_NE(NULL, trace);
+	snprintf(want, sizeof(want), "pagepush_state: session=%u new -> connected", f.info.index);
+	EXPECT_NE(NULL, strstr(trace, want)) TH_LOG("no '%s'", want);
+	snprintf(want, sizeof(want), "pagepush_fault_hold: session=%u page=2 ", f.info.index);
+	EXPECT_NE(NULL, strstr(trace, want)) TH_LOG("no '%s'", want);
+	snprintf(want, sizeof(want), "pagepush_request_sent: session=%u page=2", f.info.index);
+	EXPECT_NE(NULL, strstr(trace, want)) TH_LOG("no '%s'", want);
+	snprintf(want, sizeof(want), "pagepush_chunk: session=%u channel=postcopy page=2 offset=0 len=2097152",
+		 f.info.index);
+	EXPECT_NE(NULL, strstr(trace, want)) TH_LOG("no '%s'", want);
+	snprintf(want, sizeof(want), "pagepush_page_placed: session=%u channel=postcopy page=2 zero=0",
+		 f.info.index);
+	EXPECT_NE(NULL, strstr(trace, want)) TH_LOG("no '%s'", want);
+	snprintf(want, sizeof(want), "pagepush_fault_release: session=%u page=2 ", f.info.index);
+	EXPECT_NE(NULL, strstr(trace, want)) TH_LOG("no '%s'", want);
+	snprintf(want, sizeof(want), "pagepush_protocol_error: session=%u reason=precopy: unexpected frame type 77",
+		 f.info.index);
+	EXPECT_NE(NULL, strstr(trace, want)) TH_LOG("no '%s'", want);
+	snprintf(want, sizeof(want), "pagepush_state: session=%u connected -> failed", f.info.index);
+	EXPECT_NE(NULL, strstr(trace, want)) TH_LOG("no '%s'", want);
+	free(trace);
+	munmap(mem, f.size);
+	close(fd);
+	pp_fake_close(&f);
+}
+
 TEST_HARNESS_MAIN
