@@ -50,6 +50,7 @@ void pp_channel_init(struct pp_channel *ch, struct pp_session *s,
 	ch->session = s;
 	ch->id = id;
 	ch->partial_idx = PP_NO_PAGE;
+	init_completion(&ch->done);
 }
 
 /**
@@ -121,55 +122,80 @@ void pp_channel_put_socket(struct socket *sock)
 }
 
 /**
- * pp_channel_start() - attach a socket to a channel and start receiving
+ * pp_channel_prepare() - give a channel its socket and its (sleeping) thread
  * @ch: an idle channel
  * @sock: socket from pp_channel_lookup_socket(); the channel owns it from
  *	now on, also when this fails
  *
+ * The thread runs only once pp_channel_run() wakes it, so nothing is
+ * received before every channel and the return path are ready.
+ *
  * Context: under the session's lock.
- * Return: 0 or a negative errno.
+ * Return: 0 or a negative errno; pp_channel_stop() undoes either.
  */
-int pp_channel_start(struct pp_channel *ch, struct socket *sock)
+int pp_channel_prepare(struct pp_channel *ch, struct socket *sock)
 {
 	struct pp_session *s = ch->session;
 	struct task_struct *task;
 
 	lockdep_assert_held(&s->lock);
 	ch->sock = sock;
+	ch->eos = false;
 	/* Requests and COMPLETE are small and urgent: no Nagle delay. */
 	tcp_sock_set_nodelay(sock->sk);
 	sock_set_sndtimeo(sock->sk, PP_SEND_TIMEOUT_SECS);
 
 	task = kthread_create(pp_receive_thread, ch, "pagepush%u-%s",
 			      s->index, pp_channel_name(ch->id));
-	if (IS_ERR(task)) {
-		ch->sock = NULL;
-		pp_channel_put_socket(sock);
+	if (IS_ERR(task))
 		return PTR_ERR(task);
-	}
 	get_task_struct(task);
 	ch->thread = task;
-	wake_up_process(task);
+	reinit_completion(&ch->done);
 	return 0;
+}
+
+/**
+ * pp_channel_run() - start receiving
+ * @ch: a channel pp_channel_prepare() set up
+ */
+void pp_channel_run(struct pp_channel *ch)
+{
+	if (ch->thread)
+		wake_up_process(ch->thread);
+}
+
+/**
+ * pp_channel_wait_done() - wait for the receive loop to end by itself
+ * @ch: the channel
+ * @timeout: jiffies
+ *
+ * Return: true if it ended (or never ran), false on timeout.
+ */
+bool pp_channel_wait_done(struct pp_channel *ch, unsigned long timeout)
+{
+	if (!ch->thread)
+		return true;
+	return wait_for_completion_timeout(&ch->done, timeout);
 }
 
 /**
  * pp_channel_shutdown() - shut the channel's socket down
  * @ch: the channel
- *
- * Wakes its receive thread and any writer blocked on the socket.
+ * @how: SHUT_WR to close our direction gracefully, SHUT_RDWR to also
+ *	wake the receive thread and any writer blocked on the socket
  * Context: under the session's lock.
  */
-void pp_channel_shutdown(struct pp_channel *ch)
+void pp_channel_shutdown(struct pp_channel *ch, enum sock_shutdown_cmd how)
 {
 	lockdep_assert_held(&ch->session->lock);
 	if (ch->sock)
-		kernel_sock_shutdown(ch->sock, SHUT_RDWR);
+		kernel_sock_shutdown(ch->sock, how);
 }
 
 /**
  * pp_channel_stop() - stop the receive thread and release the socket
- * @ch: the channel, whose socket was shut down
+ * @ch: the channel, whose socket was shut down (or whose thread never ran)
  *
  * A page the channel was assembling is dropped: it was never visible.
  * Context: under the session's lock.

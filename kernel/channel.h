@@ -8,6 +8,8 @@
 
 #include <linux/types.h>
 #include <linux/atomic.h>
+#include <linux/completion.h>
+#include <linux/net.h>
 
 struct pp_session;
 struct socket;
@@ -32,7 +34,8 @@ struct nlattr;
  *	PP_NO_PAGE. Written by the receive thread under the session's
  *	claim_lock, read by the other channel's thread under it.
  * @partial_len: bytes of @partial_idx received so far. Receive thread only.
- * @eos: EOS received. Receive thread only.
+ * @eos: EOS received. Under the session's claim_lock.
+ * @done: completed when the receive loop ended (EOF, error, shutdown).
  * @pages: pages this channel completed and placed.
  * @bytes: payload bytes received.
  * @zero_pages: pages placed from ZERO frames.
@@ -52,6 +55,7 @@ struct pp_channel {
 	unsigned long partial_idx;
 	unsigned long partial_len;
 	bool eos;
+	struct completion done;
 
 	atomic64_t pages;
 	atomic64_t bytes;
@@ -65,8 +69,10 @@ void pp_channel_init(struct pp_channel *ch, struct pp_session *s,
 struct socket *pp_channel_lookup_socket(int fd, const struct nlattr *attr,
 					struct netlink_ext_ack *extack);
 void pp_channel_put_socket(struct socket *sock);
-int pp_channel_start(struct pp_channel *ch, struct socket *sock);
-void pp_channel_shutdown(struct pp_channel *ch);
+int pp_channel_prepare(struct pp_channel *ch, struct socket *sock);
+void pp_channel_run(struct pp_channel *ch);
+bool pp_channel_wait_done(struct pp_channel *ch, unsigned long timeout);
+void pp_channel_shutdown(struct pp_channel *ch, enum sock_shutdown_cmd how);
 void pp_channel_stop(struct pp_channel *ch);
 const char *pp_channel_name(unsigned int id);
 

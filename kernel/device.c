@@ -57,7 +57,8 @@ static int pp_mmap(struct file *file, struct vm_area_struct *vma)
 	struct pp_session *s = file->private_data;
 	unsigned long pages = s->size >> PAGE_SHIFT;
 
-	if (!(vma->vm_flags & VM_SHARED))
+	/* VM_MAYSHARE: also a MAP_SHARED mapping of a read-only file. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (vma->vm_pgoff >= pages || vma_pages(vma) > pages - vma->vm_pgoff)
 		return -EINVAL;

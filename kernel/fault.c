@@ -17,7 +17,7 @@
  *  - FAULT_FLAG_RETRY_NOWAIT callers get VM_FAULT_RETRY at once, with
  *    mmap_lock still held.
  *  - callers that cannot retry (some get_user_pages() users, such as
- *    /proc/PID/mem) sleep with mmap_lock held.
+ *    /proc/PID/mem) sleep with mmap_lock held, killably.
  * A session that is NEW or FAILED answers SIGBUS for absent pages.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -55,7 +55,7 @@ static void pp_fault_account(struct pp_session *s, unsigned long idx,
 	trace_pagepush_fault_release(s->index, idx, ns, present);
 	if (!present)
 		return;
-	if (xa_get_mark(&s->store.pages, idx, PP_MARK_POSTCOPY))
+	if (pp_store_postcopy(&s->store, idx))
 		chan = PAGEPUSH_CHANNEL_POSTCOPY;
 	atomic64_inc(&s->chan[chan].held_faults);
 }
@@ -63,22 +63,23 @@ static void pp_fault_account(struct pp_session *s, unsigned long idx,
 /*
  * Hold the task until page @idx is present or the session ended.
  * Returns false if a fatal signal cut the wait short.
+ *
+ * Always killable, also for callers that did not ask (FAULT_FLAG_KILLABLE
+ * missing: /proc/PID/mem, ptrace): they wait with mmap_lock held, and a
+ * source that stalls must not make them unkillable. They get SIGBUS (and
+ * -EFAULT from get_user_pages()) when killed.
  */
 static bool pp_fault_hold(struct pp_session *s, unsigned long idx,
 			  unsigned int flags)
 {
 	wait_queue_head_t *wq = pp_store_waitq(&s->store, idx);
 	u64 start = ktime_get_ns();
-	bool done = true;
+	bool done;
 
 	trace_pagepush_fault_hold(s->index, idx, flags);
 	atomic_long_inc(&s->faults.held_now);
 	atomic64_inc(&s->faults.held_total);
-	if (flags & FAULT_FLAG_KILLABLE)
-		done = !wait_event_killable(*wq, pp_fault_ready(s, idx));
-	else
-		/* Not killable, but a long wait is no hung task either. */
-		wait_event_idle(*wq, pp_fault_ready(s, idx));
+	done = !wait_event_killable(*wq, pp_fault_ready(s, idx));
 	atomic_long_dec(&s->faults.held_now);
 	pp_fault_account(s, idx, start);
 	return done;
@@ -121,11 +122,19 @@ static vm_fault_t pp_fault(struct vm_fault *vmf)
 		}
 
 		if (!pp_fault_hold(s, idx, vmf->flags))
-			return VM_FAULT_SIGBUS;
+			return pp_fault_sigbus(s);
 		page = pp_store_get(&s->store, idx);
 	}
-	if (IS_ERR(page))
-		return VM_FAULT_OOM;
+	if (IS_ERR(page)) {
+		/*
+		 * A page known to be zero could not be allocated. Returning
+		 * VM_FAULT_OOM would refault for ever; this is what hugetlbfs
+		 * does when its pool is empty.
+		 */
+		pr_warn_ratelimited("session %u: cannot allocate zero page %lu\n",
+				    s->index, idx);
+		return pp_fault_sigbus(s);
+	}
 
 	/* The core locks the page, maps it and keeps our reference. */
 	vmf->page = page + (vmf->pgoff & ((1UL << sub_order) - 1));

@@ -24,27 +24,27 @@ static int __init pp_init(void)
 {
 	int ret;
 
-	ret = pp_sessions_init();
-	if (ret)
-		return ret;
 	ret = pp_device_init();
 	if (ret)
-		goto out_sessions;
+		return ret;
+	ret = pp_sessions_init();
+	if (ret)
+		goto out_device;
 	pp_debugfs_init();
 	/* Last: from here on user space can reach us. */
 	ret = pp_nl_init();
 	if (ret)
-		goto out_device;
+		goto out_sessions;
 	pr_info("loaded (protocol %u, netlink family %s v%u)\n",
 		PAGEPUSH_WIRE_VERSION, PAGEPUSH_GENL_NAME,
 		PAGEPUSH_GENL_VERSION);
 	return 0;
 
-out_device:
-	pp_debugfs_exit();
-	pp_device_exit();
 out_sessions:
+	pp_debugfs_exit();
 	pp_sessions_exit();
+out_device:
+	pp_device_exit();
 	return ret;
 }
 
@@ -52,8 +52,9 @@ static void __exit pp_exit(void)
 {
 	pp_nl_exit();
 	pp_debugfs_exit();
-	pp_device_exit();
+	/* Work still queued may drop inodes of the pseudo filesystem. */
 	pp_sessions_exit();
+	pp_device_exit();
 	pr_info("unloaded\n");
 }
 

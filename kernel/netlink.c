@@ -17,6 +17,7 @@
 #include <net/netlink.h>
 #include <net/sock.h>
 
+#include "compat/compat.h"
 #include "netlink.h"
 #include "session.h"
 
@@ -26,8 +27,12 @@ enum pp_nl_mcgrp {
 	PP_NL_MCGRP_EVENTS,
 };
 
+/* Listeners need CAP_NET_ADMIN, as GET does, where the kernel can say so. */
 static const struct genl_multicast_group pp_mcgrps[] = {
-	[PP_NL_MCGRP_EVENTS] = { .name = PAGEPUSH_MCGRP_EVENTS },
+	[PP_NL_MCGRP_EVENTS] = {
+		.name = PAGEPUSH_MCGRP_EVENTS,
+		PP_MCGRP_ADMIN_FLAGS
+	},
 };
 
 static struct netlink_range_validation pp_size_range = {
@@ -134,7 +139,8 @@ static int pp_nl_put_latency(struct sk_buff *skb, struct pp_session *s)
 		return -EMSGSIZE;
 	for (i = 0; i < PAGEPUSH_LATENCY_BUCKETS; i++) {
 		if (nla_put_u64_64bit(skb, i + 1,
-				      atomic64_read(&s->faults.latency[i]), 0)) {
+				      atomic64_read(&s->faults.latency[i]),
+				      PAGEPUSH_LATENCY_PAD)) {
 			nla_nest_cancel(skb, nest);
 			return -EMSGSIZE;
 		}
@@ -167,12 +173,14 @@ static int pp_nl_fill(struct sk_buff *skb, struct pp_session *s, u32 portid,
 			pp_session_page_size(s)) ||
 	    nla_put_u32(skb, PAGEPUSH_A_STATE, state) ||
 	    (reason[0] && nla_put_string(skb, PAGEPUSH_A_REASON, reason)) ||
-	    nla_put_u64_64bit(skb, PAGEPUSH_A_COOKIE, READ_ONCE(s->cookie),
-			      PAGEPUSH_A_PAD) ||
 	    (event && nla_put_u32(skb, PAGEPUSH_A_EVENT, event)))
 		goto cancel;
 
+	/* Events carry no cookie and no counters: GET has them. */
 	if (cmd != PAGEPUSH_CMD_EVENT) {
+		if (nla_put_u64_64bit(skb, PAGEPUSH_A_COOKIE,
+				      READ_ONCE(s->cookie), PAGEPUSH_A_PAD))
+			goto cancel;
 		if (pp_nl_put_stats(skb, s))
 			goto cancel;
 		for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++) {
@@ -254,6 +262,11 @@ static int pp_nl_new_doit(struct sk_buff *skb, struct genl_info *info)
 	if (IS_ERR(s))
 		return PTR_ERR(s);
 	ret = pp_nl_reply(info, s);
+	if (ret) {
+		/* The caller never learns the index: undo. */
+		NL_SET_ERR_MSG(info->extack, "out of memory for the reply");
+		pp_session_delete(s->index);
+	}
 	pp_session_put(s);
 	return ret;
 }
@@ -267,6 +280,8 @@ static int pp_nl_get_doit(struct sk_buff *skb, struct genl_info *info)
 	if (IS_ERR(s))
 		return PTR_ERR(s);
 	ret = pp_nl_reply(info, s);
+	if (ret)
+		NL_SET_ERR_MSG(info->extack, "out of memory for the reply");
 	pp_session_put(s);
 	return ret;
 }
@@ -292,10 +307,15 @@ static int pp_nl_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 
 static int pp_nl_del_doit(struct sk_buff *skb, struct genl_info *info)
 {
+	int ret;
+
 	if (pp_nl_missing(info, PAGEPUSH_A_INDEX, "missing attribute: session index"))
 		return -EINVAL;
-	return pp_session_delete(nla_get_u32(info->attrs[PAGEPUSH_A_INDEX]),
-				 info->extack);
+	ret = pp_session_delete(nla_get_u32(info->attrs[PAGEPUSH_A_INDEX]));
+	if (ret == -ENOENT)
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[PAGEPUSH_A_INDEX],
+				    "no session with that index");
+	return ret;
 }
 
 static int pp_nl_connect_doit(struct sk_buff *skb, struct genl_info *info)
@@ -379,8 +399,10 @@ static struct genl_family pp_family __ro_after_init = {
 	.module		= THIS_MODULE,
 	.ops		= pp_ops,
 	.n_ops		= ARRAY_SIZE(pp_ops),
-	/* Strict validation for every command. */
-	.resv_start_op	= PAGEPUSH_CMD_MAX + 1,
+	/*
+	 * resv_start_op 0: every command gets strict attribute validation
+	 * and its header's reserved fields checked.
+	 */
 	.mcgrps		= pp_mcgrps,
 	.n_mcgrps	= ARRAY_SIZE(pp_mcgrps),
 };

@@ -262,22 +262,24 @@ static int pp_rx_zero(struct pp_channel *ch, u64 off, u32 len)
 static int pp_rx_eos(struct pp_channel *ch)
 {
 	struct pp_session *s = ch->session;
+	bool all = true;
 	unsigned int i;
 
 	if (ch->partial_idx != PP_NO_PAGE)
 		return pp_proto_error(ch, "%s: EOS in the middle of page %lu",
 				      pp_channel_name(ch->id), ch->partial_idx);
+
+	/* Both channels may see EOS at once: one of them must see both. */
+	spin_lock(&s->claim_lock);
 	ch->eos = true;
-	if (pp_store_complete(&s->store))
-		return 0;
-
-	/* Is every connected channel finished? Then pages are missing. */
 	for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++) {
-		struct pp_channel *c = &s->chan[i];
-
-		if (c->sock && !READ_ONCE(c->eos))
-			return 0;
+		if (s->chan[i].sock && !s->chan[i].eos)
+			all = false;
 	}
+	spin_unlock(&s->claim_lock);
+
+	if (!all || pp_store_complete(&s->store))
+		return 0;
 	return pp_proto_error(ch, "the source ended the stream with %lu pages missing",
 			      s->store.nr_pages -
 			      atomic_long_read(&s->store.nr_present));
@@ -333,6 +335,7 @@ int pp_receive_thread(void *data)
 	if (!bounce) {
 		pp_session_fail(s, "out of memory starting the %s channel",
 				pp_channel_name(ch->id));
+		complete(&ch->done);
 		goto wait_stop;
 	}
 
@@ -344,6 +347,7 @@ int pp_receive_thread(void *data)
 			break;
 	}
 	__free_page(bounce);
+	complete(&ch->done);
 
 	/* Socket errors, unless the session ended and shut it down. */
 	if (ret && ret != -EPROTO && ret != -ENOMEM &&

@@ -74,6 +74,8 @@ static void pp_request_work(struct work_struct *work)
 
 		ret = pp_send(req->sock, frames, n * sizeof(frames[0]));
 		if (ret) {
+			/* Maybe half a frame went out: nothing may follow. */
+			WRITE_ONCE(req->broken, true);
 			pp_session_fail(s, "return path: cannot send a request (error %d)",
 					ret);
 			return;
@@ -128,6 +130,7 @@ void pp_request_start(struct pp_request *req, struct socket *sock)
 	req->first = 0;
 	req->count = 0;
 	req->stopped = false;
+	req->broken = false;
 	spin_unlock(&req->lock);
 }
 
@@ -187,6 +190,8 @@ int pp_request_send_complete(struct pp_session *s)
 {
 	struct pagepush_frame f;
 
+	if (READ_ONCE(s->req.broken))
+		return -EPIPE;
 	pp_frame_init(&f, PAGEPUSH_FRAME_COMPLETE, 0, 0);
 	return pp_send(s->req.sock, &f, sizeof(f));
 }

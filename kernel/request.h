@@ -25,6 +25,7 @@ struct socket;
  * @first: oldest slot in use.
  * @count: slots in use.
  * @stopped: no request may be queued (before start, after stop).
+ * @broken: a write failed, maybe mid-frame; nothing else may be sent.
  * @work: sends what @ring holds; one instance runs at a time, so frames
  *	never interleave on the socket.
  * @sent: REQUEST frames sent.
@@ -37,6 +38,7 @@ struct pp_request {
 	unsigned long first;
 	unsigned long count;
 	bool stopped;
+	bool broken;
 	struct work_struct work;
 	atomic64_t sent;
 };

@@ -28,6 +28,9 @@
 #include "netlink.h"
 #include "trace.h"
 
+/* How long the source may take to close after COMPLETE. */
+#define PP_CLOSE_TIMEOUT_SECS	5
+
 static DEFINE_IDR(pp_sessions);
 static DEFINE_MUTEX(pp_sessions_lock);
 
@@ -73,7 +76,8 @@ static bool pp_name_valid(const char *name)
 	if (!*name)
 		return false;
 	for (p = name; *p; p++) {
-		if (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.')
+		if (!isascii(*p) ||
+		    (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.'))
 			return false;
 	}
 	return true;
@@ -118,8 +122,7 @@ struct pp_session *pp_session_create(u64 size, u32 page_size,
 		return ERR_PTR(-EOPNOTSUPP);
 	}
 	if (!size || size > PAGEPUSH_SIZE_MAX || size % page_size) {
-		NL_SET_ERR_MSG(extack,
-			       "size must be a non-zero multiple of the page size, at most 1 TiB");
+		NL_SET_ERR_MSG(extack, "size must be a multiple of the page size");
 		return ERR_PTR(-EINVAL);
 	}
 	if (name && !pp_name_valid(name)) {
@@ -128,8 +131,10 @@ struct pp_session *pp_session_create(u64 size, u32 page_size,
 	}
 
 	s = kzalloc(sizeof(*s), GFP_KERNEL);
-	if (!s)
+	if (!s) {
+		NL_SET_ERR_MSG(extack, "out of memory for the session");
 		return ERR_PTR(-ENOMEM);
+	}
 	kref_init(&s->kref);
 	s->size = size;
 	s->page_shift = ilog2(page_size);
@@ -145,13 +150,18 @@ struct pp_session *pp_session_create(u64 size, u32 page_size,
 
 	ret = pp_store_init(&s->store, size >> s->page_shift,
 			    s->page_shift - PAGE_SHIFT);
-	if (ret)
+	if (ret) {
+		NL_SET_ERR_MSG(extack, "out of memory for the page index");
 		goto out_free;
+	}
 	ret = pp_request_init(&s->req, s->store.nr_pages);
-	if (ret)
+	if (ret) {
+		NL_SET_ERR_MSG(extack, "out of memory for the request queue");
 		goto out_store;
+	}
 	s->inode = pp_device_alloc_inode();
 	if (IS_ERR(s->inode)) {
+		NL_SET_ERR_MSG(extack, "cannot allocate the session's inode");
 		ret = PTR_ERR(s->inode);
 		goto out_request;
 	}
@@ -166,6 +176,8 @@ struct pp_session *pp_session_create(u64 size, u32 page_size,
 	if (ret < 0) {
 		if (ret == -ENOSPC)
 			NL_SET_ERR_MSG(extack, "all 1024 sessions are in use");
+		else
+			NL_SET_ERR_MSG(extack, "out of memory for the session index");
 		goto out_unlock;
 	}
 	s->index = ret;
@@ -274,6 +286,14 @@ static enum pagepush_state pp_session_end(struct pp_session *s,
 			strscpy(s->reason, reason, sizeof(s->reason));
 		WRITE_ONCE(s->state, new);
 	}
+	/*
+	 * Queued under the lock: DEL, which ends the session the same way,
+	 * must find the teardown queued when it flushes it.
+	 */
+	if (old == PAGEPUSH_STATE_CONNECTED) {
+		pp_session_get(s);
+		queue_work(pp_wq, &s->teardown_work);
+	}
 	spin_unlock(&s->state_lock);
 	if (old != PAGEPUSH_STATE_NEW && old != PAGEPUSH_STATE_CONNECTED)
 		return old;
@@ -281,13 +301,8 @@ static enum pagepush_state pp_session_end(struct pp_session *s,
 
 	/* Held tasks re-check the state: map, or SIGBUS. */
 	pp_store_wake_all(&s->store);
-	if (old == PAGEPUSH_STATE_CONNECTED) {
-		pp_session_get(s);
-		queue_work(pp_wq, &s->teardown_work);
-	} else {
-		pp_nl_notify(s, new == PAGEPUSH_STATE_COMPLETE ?
-			     PAGEPUSH_EVENT_COMPLETE : PAGEPUSH_EVENT_FAILED);
-	}
+	if (old == PAGEPUSH_STATE_NEW)
+		pp_nl_notify(s, PAGEPUSH_EVENT_FAILED);
 	return old;
 }
 
@@ -338,13 +353,25 @@ static void pp_session_teardown_work(struct work_struct *work)
 
 	mutex_lock(&s->lock);
 	if (state == PAGEPUSH_STATE_COMPLETE) {
-		/* Let a request being written finish, then say COMPLETE. */
+		/*
+		 * Let a request being written finish, say COMPLETE, close our
+		 * direction and let the source close: the receive threads
+		 * read what is left (EOS) and end at its end of file. A
+		 * close with unread data would reset the connection and could
+		 * drop COMPLETE.
+		 */
 		pp_request_stop(&s->req);
-		pp_request_send_complete(s);
+		if (!pp_request_send_complete(s)) {
+			for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++)
+				pp_channel_shutdown(&s->chan[i], SHUT_WR);
+			for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++)
+				pp_channel_wait_done(&s->chan[i],
+						     PP_CLOSE_TIMEOUT_SECS * HZ);
+		}
 	}
 	/* Shutting the sockets down wakes the threads and any writer. */
 	for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++)
-		pp_channel_shutdown(&s->chan[i]);
+		pp_channel_shutdown(&s->chan[i], SHUT_RDWR);
 	pp_request_stop(&s->req);
 	for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++)
 		pp_channel_stop(&s->chan[i]);
@@ -374,6 +401,8 @@ int pp_session_connect(struct pp_session *s, struct socket *pre,
 		       struct socket *post, u64 cookie,
 		       struct netlink_ext_ack *extack)
 {
+	struct pp_channel *chan = s->chan;
+	unsigned int i;
 	int ret;
 
 	mutex_lock(&s->lock);
@@ -385,30 +414,36 @@ int pp_session_connect(struct pp_session *s, struct socket *pre,
 		NL_SET_ERR_MSG(extack, "the session is connected already or has ended");
 		return -EBUSY;
 	}
+
+	/* The channels own the sockets from here on. */
+	ret = pp_channel_prepare(&chan[PAGEPUSH_CHANNEL_PRECOPY], pre);
+	if (post) {
+		if (ret)
+			pp_channel_put_socket(post);
+		else
+			ret = pp_channel_prepare(&chan[PAGEPUSH_CHANNEL_POSTCOPY],
+						 post);
+	}
+	if (ret) {
+		/* Nothing ran: the session stays NEW. */
+		for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++)
+			pp_channel_stop(&chan[i]);
+		mutex_unlock(&s->lock);
+		NL_SET_ERR_MSG(extack, "cannot start a receive thread");
+		return ret;
+	}
+
 	WRITE_ONCE(s->cookie, cookie);
+	pp_request_start(&s->req, pre);
 	spin_lock(&s->state_lock);
 	WRITE_ONCE(s->state, PAGEPUSH_STATE_CONNECTED);
 	spin_unlock(&s->state_lock);
 	trace_pagepush_state(s->index, PAGEPUSH_STATE_NEW,
 			     PAGEPUSH_STATE_CONNECTED);
-
-	pp_request_start(&s->req, pre);
-	ret = pp_channel_start(&s->chan[PAGEPUSH_CHANNEL_PRECOPY], pre);
-	if (post) {
-		if (!ret)
-			ret = pp_channel_start(&s->chan[PAGEPUSH_CHANNEL_POSTCOPY],
-					       post);
-		else
-			pp_channel_put_socket(post);
-	}
+	for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++)
+		pp_channel_run(&chan[i]);
 	mutex_unlock(&s->lock);
 
-	if (ret) {
-		/* What did start is released by the teardown. */
-		pp_session_fail(s, "cannot start a receive thread");
-		NL_SET_ERR_MSG(extack, "cannot start a receive thread");
-		return ret;
-	}
 	pp_nl_notify(s, PAGEPUSH_EVENT_CONNECTED);
 	return 0;
 }
@@ -416,10 +451,9 @@ int pp_session_connect(struct pp_session *s, struct socket *pre,
 /**
  * pp_session_delete() - delete a session
  * @index: N of /dev/pagepushN
- * @extack: where errors are explained
  *
  * The device node goes away and the session can no longer be found.
- * A migration in progress is stopped (the session fails with "deleted"),
+ * A migration in progress is stopped (it fails with "session deleted"),
  * and its sockets and threads are released before this returns. Open
  * files and mappings keep the session's memory: pages that arrived stay
  * mapped and usable, touching one that never arrived gets SIGBUS. The
@@ -427,7 +461,7 @@ int pp_session_connect(struct pp_session *s, struct socket *pre,
  *
  * Return: 0 or -ENOENT.
  */
-int pp_session_delete(u32 index, struct netlink_ext_ack *extack)
+int pp_session_delete(u32 index)
 {
 	struct pp_session *s;
 
@@ -435,7 +469,6 @@ int pp_session_delete(u32 index, struct netlink_ext_ack *extack)
 	s = idr_remove(&pp_sessions, index);
 	if (!s) {
 		mutex_unlock(&pp_sessions_lock);
-		NL_SET_ERR_MSG(extack, "no session with that index");
 		return -ENOENT;
 	}
 	pp_device_del(s);

@@ -110,7 +110,7 @@ void pp_sessions_exit(void);
 struct pp_session *pp_session_create(u64 size, u32 page_size,
 				     const char *name,
 				     struct netlink_ext_ack *extack);
-int pp_session_delete(u32 index, struct netlink_ext_ack *extack);
+int pp_session_delete(u32 index);
 struct pp_session *pp_session_lookup(u32 index);
 struct pp_session *pp_session_next(u32 *index);
 void pp_session_get(struct pp_session *s);

@@ -48,7 +48,9 @@ int pp_store_init(struct pp_store *st, unsigned long nr_pages,
 {
 	unsigned int i;
 
-	st->requested = bitmap_zalloc(nr_pages, GFP_KERNEL);
+	/* Up to 32 MiB for 1 TiB of 4 KiB pages: not a kmalloc. */
+	st->requested = kvcalloc(BITS_TO_LONGS(nr_pages), sizeof(long),
+				 GFP_KERNEL);
 	if (!st->requested)
 		return -ENOMEM;
 	xa_init(&st->pages);
@@ -77,7 +79,7 @@ void pp_store_destroy(struct pp_store *st)
 			pp_store_free(st, entry);
 	}
 	xa_destroy(&st->pages);
-	bitmap_free(st->requested);
+	kvfree(st->requested);
 }
 
 /**
@@ -151,11 +153,14 @@ static int pp_store_insert(struct pp_store *st, unsigned long idx,
 {
 	int ret;
 
-	ret = xa_insert(&st->pages, idx, entry, GFP_KERNEL);
+	/* The entry and its mark appear together for pp_store_postcopy(). */
+	xa_lock(&st->pages);
+	ret = __xa_insert(&st->pages, idx, entry, GFP_KERNEL);
+	if (!ret && postcopy)
+		__xa_set_mark(&st->pages, idx, PP_MARK_POSTCOPY);
+	xa_unlock(&st->pages);
 	if (ret)
 		return ret == -EBUSY ? -EEXIST : ret;
-	if (postcopy)
-		xa_set_mark(&st->pages, idx, PP_MARK_POSTCOPY);
 	pp_store_published(st, idx);
 	return 0;
 }
@@ -241,6 +246,23 @@ struct page *pp_store_get(struct pp_store *st, unsigned long idx)
 	}
 	get_page(page);
 	return page;
+}
+
+/**
+ * pp_store_postcopy() - whether the POSTCOPY channel placed a page
+ * @st: the store
+ * @idx: index of a present page
+ *
+ * Return: true if the page came on the POSTCOPY channel.
+ */
+bool pp_store_postcopy(struct pp_store *st, unsigned long idx)
+{
+	bool mark;
+
+	xa_lock(&st->pages);
+	mark = xa_get_mark(&st->pages, idx, PP_MARK_POSTCOPY);
+	xa_unlock(&st->pages);
+	return mark;
 }
 
 /**

@@ -26,7 +26,8 @@
  * @order: allocation order of one page (0 or HPAGE_PMD_ORDER).
  * @nr_pages: number of pages.
  * @nr_present: entries in @pages; reaches @nr_pages exactly once.
- * @requested: bitmap, bit set once the page was asked for (atomic ops).
+ * @requested: bitmap, bit set once the page was asked for (atomic ops);
+ *	kvmalloc'ed.
  * @wq: hashed wait queues; a task waiting for page i sleeps on
  *	@wq[hash(i)]. Their own locks protect them.
  */
@@ -50,6 +51,7 @@ int pp_store_place_zero(struct pp_store *st, unsigned long idx, bool postcopy);
 struct page *pp_store_get(struct pp_store *st, unsigned long idx);
 bool pp_store_present(struct pp_store *st, unsigned long idx);
 wait_queue_head_t *pp_store_waitq(struct pp_store *st, unsigned long idx);
+bool pp_store_postcopy(struct pp_store *st, unsigned long idx);
 void pp_store_wake_all(struct pp_store *st);
 bool pp_store_complete(struct pp_store *st);
 long pp_store_allocated_pages(void);

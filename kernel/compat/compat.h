@@ -44,4 +44,14 @@ static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 #define pp_release_fault_lock(vmf) mmap_read_unlock((vmf)->vma->vm_mm)
 #endif
 
+/*
+ * Multicast groups may require CAP_NET_ADMIN of their listeners since
+ * 6.9 (backported to 6.1.y and later stable trees).
+ */
+#ifdef GENL_MCAST_CAP_NET_ADMIN
+#define PP_MCGRP_ADMIN_FLAGS	.flags = GENL_MCAST_CAP_NET_ADMIN,
+#else
+#define PP_MCGRP_ADMIN_FLAGS
+#endif
+
 #endif /* _PAGEPUSH_COMPAT_H */

@@ -62,7 +62,7 @@ served()
 	grep -o '"requests_served":[0-9]*' "$tmp/stats.json" | cut -d: -f2
 }
 
-pp_tap_plan 10
+pp_tap_plan 12
 
 migrate "2M, random touches while streaming" 2M "" "" "--access random --touches 24 --verify"
 s=$(served)
@@ -98,5 +98,14 @@ if [ $wrc -gt 128 ] && [ $((wrc - 128)) = 7 ] &&
 else
 	pp_log "workload exit $wrc; status $state"
 	pp_tap_fail "source killed: session failed with a reason, the workload got SIGBUS"
+fi
+
+# Every session is gone: the module holds no page and unloads.
+pages=$(cat /sys/kernel/debug/pagepush/pages 2>/dev/null || echo 0)
+pp_check "no page left behind ($pages)" test "$pages" = 0
+if rmmod pagepush && modprobe pagepush; then
+	pp_tap_ok "the module unloads after failed and complete sessions"
+else
+	pp_tap_fail "the module unloads after failed and complete sessions"
 fi
 pp_tap_done

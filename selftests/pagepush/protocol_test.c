@@ -649,6 +649,63 @@ TEST_F(bad, session_fails_with_reason)
 	free(buf);
 }
 
+static long meminfo_kb(const char *field)
+{
+	char line[128];
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, field, strlen(field)) && line[strlen(field)] == ':')
+			v = strtol(line + strlen(field) + 1, NULL, 10);
+	}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* A complete session, mapped and deleted: its memory goes back. */
+TEST(memory_returns_after_delete)
+{
+	const uint64_t pages = 32, size = pages * SZ_2M;
+	long base = pp_module_pages(), free0, free1;
+	struct pp_session_info info;
+	struct pp_fake f;
+	char *mem;
+	uint64_t i;
+	int fd;
+
+	if (base < 0)
+		SKIP(return, "no /sys/kernel/debug/pagepush/pages");
+	free0 = meminfo_kb("MemFree");
+	ASSERT_EQ(0, pp_fake_new(&f, size, SZ_2M));
+	ASSERT_EQ(0, pp_fake_connect(&f, true));
+	for (i = 0; i < pages; i++)
+		ASSERT_EQ(0, send_pattern_page(f.src[i & 1], SZ_2M, i, SZ_2M));
+	ASSERT_EQ(0, pp_wait_state(&f.nl, f.info.index, PAGEPUSH_STATE_COMPLETE,
+				   WAIT_MS, &info));
+	EXPECT_EQ(base + (long)(size / 4096), pp_module_pages());
+	fd = open(f.dev, O_RDWR);
+	ASSERT_GE(fd, 0);
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	EXPECT_TRUE(pp_pattern_ok(mem, size, 0));
+
+	/* Deleted while mapped: still readable, freed with the last user. */
+	ASSERT_EQ(0, pp_nl_del(&f.nl, f.info.index));
+	EXPECT_TRUE(pp_pattern_ok(mem + size - SZ_2M, SZ_2M, size - SZ_2M));
+	EXPECT_EQ(base + (long)(size / 4096), pp_module_pages());
+	munmap(mem, size);
+	close(fd);
+	EXPECT_EQ(base, pp_module_pages());
+	free1 = meminfo_kb("MemFree");
+	/* Within 16 MiB of where it started (page cache, slabs move too). */
+	EXPECT_LT(free0 - free1, 16 * 1024) TH_LOG("MemFree %ld -> %ld kB", free0, free1);
+	pp_nl_close(&f.nl);
+	f.nl.sk = NULL;
+	pp_fake_close(&f);
+}
+
 static int write_file(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY | O_TRUNC);

@@ -27,6 +27,8 @@
 #define PAGEPUSH_SIZE_MAX		_BITULL(40)
 /* Number of log2 buckets in the held-fault latency histogram. */
 #define PAGEPUSH_LATENCY_BUCKETS	32
+/* Padding attribute inside the PAGEPUSH_A_LATENCY nest. */
+#define PAGEPUSH_LATENCY_PAD		(PAGEPUSH_LATENCY_BUCKETS + 1)
 
 /**
  * enum pagepush_cmd - generic netlink commands
@@ -106,9 +108,10 @@ enum pagepush_event {
  *	&enum pagepush_chan_attr.
  * @PAGEPUSH_A_LATENCY: nest of u64 counters; attribute type i + 1 counts
  *	held faults that lasted [2^i, 2^(i+1)) microseconds (bucket 0 also
- *	counts faults under 1 us).
+ *	counts faults under 1 us, the last bucket everything longer);
+ *	PAGEPUSH_LATENCY_PAD pads.
  * @PAGEPUSH_A_COOKIE: u64, migration cookie the source handed out, as
- *	the helper reported it at CONNECT (informational).
+ *	the helper reported it at CONNECT (informational; GET only).
  * @PAGEPUSH_A_PAD: padding for 64-bit attributes.
  */
 enum pagepush_attr {
@@ -167,7 +170,8 @@ enum pagepush_stat_attr {
  * @PAGEPUSH_CHAN_BYTES: u64, payload bytes received (duplicates too).
  * @PAGEPUSH_CHAN_ZERO_PAGES: u64, pages placed from ZERO frames.
  * @PAGEPUSH_CHAN_DUPLICATES: u64, pages that arrived already present.
- * @PAGEPUSH_CHAN_FAULT_PAGES: u64, placed pages that had a task held.
+ * @PAGEPUSH_CHAN_FAULT_PAGES: u64, held faults released by a page this
+ *	channel completed (a page N tasks waited for counts N).
  * @PAGEPUSH_CHAN_PAD: padding.
  */
 enum pagepush_chan_attr {
