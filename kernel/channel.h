@@ -11,6 +11,8 @@
 #include <linux/completion.h>
 #include <linux/net.h>
 
+#include "uapi/linux/pagepush.h"
+
 struct pp_session;
 struct socket;
 struct task_struct;
@@ -34,6 +36,11 @@ struct nlattr;
  *	PP_NO_PAGE. Written by the receive thread under the session's
  *	claim_lock, read by the other channel's thread under it.
  * @partial_len: bytes of @partial_idx received so far. Receive thread only.
+ * @rx_hdr: header of the frame being parsed. Receive thread only.
+ * @rx_have: bytes of @rx_hdr received so far. Receive thread only.
+ * @rx_left: payload bytes of the current PAGE frame still to come.
+ * @rx_dst: where they go in the page being assembled; NULL to skip them
+ *	(duplicate page). Receive thread only.
  * @eos: EOS received. Under the session's claim_lock.
  * @done: completed when the receive loop ended (EOF, error, shutdown).
  * @pages: pages this channel completed and placed.
@@ -54,6 +61,10 @@ struct pp_channel {
 	struct page *partial;
 	unsigned long partial_idx;
 	unsigned long partial_len;
+	struct pagepush_frame rx_hdr;
+	unsigned int rx_have;
+	u32 rx_left;
+	u8 *rx_dst;
 	bool eos;
 	struct completion done;
 

@@ -3,6 +3,12 @@
  * pagepush receive threads: one per channel, parsing frames and assembling
  * pages straight into their final place.
  *
+ * Frames are parsed straight from the socket's queue with tcp_read_sock(),
+ * the way NVMe/TCP reads its PDUs: a chunk's payload is copied from the
+ * skbs into its final place in the page, and one pass handles every frame
+ * that has arrived, with no per-frame receive call. A frame may straddle
+ * skbs, and so passes: the channel keeps where it is in the current frame.
+ *
  * The assembly rule (Documentation/protocol.rst): a channel assembles at
  * most one page at a time. The chunks of a page arrive on one channel, in
  * order and without gaps, and nothing else arrives on that channel until
@@ -17,44 +23,14 @@
 #include <linux/mm.h>
 #include <linux/net.h>
 #include <linux/sched.h>
-#include <linux/uio.h>
 #include <net/sock.h>
+#include <net/tcp.h>
 
 #include "session.h"
 #include "trace.h"
 
-/* Bytes a duplicate page's payload is skipped in, through a bounce page. */
-#define PP_DISCARD_CHUNK	PAGE_SIZE
-
-/* Receive exactly @len bytes; a short read means the peer went away. */
-static int pp_recv(struct socket *sock, void *buf, size_t len)
-{
-	while (len) {
-		struct kvec iov = { .iov_base = buf, .iov_len = len };
-		struct msghdr msg = { };
-		int ret;
-
-		ret = kernel_recvmsg(sock, &msg, &iov, 1, len, MSG_WAITALL);
-		if (ret <= 0)
-			return ret ? ret : -ECONNRESET;
-		buf += ret;
-		len -= ret;
-	}
-	return 0;
-}
-
-static int pp_discard(struct pp_channel *ch, void *bounce, size_t len)
-{
-	while (len) {
-		size_t n = min_t(size_t, len, PP_DISCARD_CHUNK);
-		int ret = pp_recv(ch->sock, bounce, n);
-
-		if (ret)
-			return ret;
-		len -= n;
-	}
-	return 0;
-}
+/* Bytes parsed per pass under the socket lock, which the return path needs. */
+#define PP_RX_BUDGET	(256 * 1024)
 
 /*
  * Fail the session for a frame that breaks the protocol; the reason is
@@ -169,7 +145,8 @@ static int pp_finish_page(struct pp_channel *ch)
 	return ret;
 }
 
-static int pp_rx_page(struct pp_channel *ch, u64 off, u32 len, void *bounce)
+/* A PAGE header: check it, then let its payload flow into the page. */
+static int pp_rx_page(struct pp_channel *ch, u64 off, u32 len)
 {
 	struct pp_session *s = ch->session;
 	unsigned long psize = pp_session_page_size(s);
@@ -202,16 +179,18 @@ static int pp_rx_page(struct pp_channel *ch, u64 off, u32 len, void *bounce)
 	}
 
 	trace_pagepush_chunk(s->index, ch->id, idx, in_page, len);
-	if (ch->partial)
-		ret = pp_recv(ch->sock, page_address(ch->partial) + in_page, len);
-	else
-		ret = pp_discard(ch, bounce, len);
-	if (ret)
-		return ret;
+	/* A duplicate page's payload is skipped: rx_dst NULL. */
+	ch->rx_dst = ch->partial ? page_address(ch->partial) + in_page : NULL;
+	ch->rx_left = len;
+	return 0;
+}
+
+/* The payload of a PAGE frame is all in. */
+static int pp_rx_payload_done(struct pp_channel *ch, u32 len)
+{
 	atomic64_add(len, &ch->bytes);
 	ch->partial_len += len;
-
-	if (ch->partial_len == psize)
+	if (ch->partial_len == pp_session_page_size(ch->session))
 		return pp_finish_page(ch);
 	return 0;
 }
@@ -285,8 +264,7 @@ static int pp_rx_eos(struct pp_channel *ch)
 			      atomic_long_read(&s->store.nr_present));
 }
 
-static int pp_rx_frame(struct pp_channel *ch, const struct pagepush_frame *f,
-		       void *bounce)
+static int pp_rx_frame(struct pp_channel *ch, const struct pagepush_frame *f)
 {
 	u64 off = le64_to_cpu(f->offset);
 	u32 len = le32_to_cpu(f->length);
@@ -301,7 +279,7 @@ static int pp_rx_frame(struct pp_channel *ch, const struct pagepush_frame *f,
 
 	switch (f->type) {
 	case PAGEPUSH_FRAME_PAGE:
-		return pp_rx_page(ch, off, len, bounce);
+		return pp_rx_page(ch, off, len);
 	case PAGEPUSH_FRAME_ZERO:
 		return pp_rx_zero(ch, off, len);
 	case PAGEPUSH_FRAME_EOS:
@@ -314,12 +292,99 @@ static int pp_rx_frame(struct pp_channel *ch, const struct pagepush_frame *f,
 	}
 }
 
+/*
+ * tcp_read_sock() actor: parse what @skb holds from @offset, at most @len
+ * bytes, and the pass's budget. Returns the bytes used; 0 stops the pass
+ * (budget spent, or an error saved in desc->error).
+ */
+static int pp_rx_actor(read_descriptor_t *desc, struct sk_buff *skb,
+		       unsigned int offset, size_t len)
+{
+	struct pp_channel *ch = desc->arg.data;
+	size_t used = 0, n;
+	int ret = 0;
+
+	if (desc->error || !desc->count)
+		return 0;
+	len = min(len, desc->count);
+
+	while (used < len && !ret) {
+		if (ch->rx_left) {
+			/* Payload: straight into the page being assembled. */
+			n = min_t(size_t, len - used, ch->rx_left);
+			if (ch->rx_dst) {
+				ret = skb_copy_bits(skb, offset + used, ch->rx_dst, n);
+				if (ret)
+					break;
+				ch->rx_dst += n;
+			}
+			used += n;
+			ch->rx_left -= n;
+			if (!ch->rx_left)
+				ret = pp_rx_payload_done(ch,
+							 le32_to_cpu(ch->rx_hdr.length));
+			continue;
+		}
+
+		/* Header, which may straddle skbs. */
+		n = min_t(size_t, len - used, sizeof(ch->rx_hdr) - ch->rx_have);
+		ret = skb_copy_bits(skb, offset + used,
+				    (u8 *)&ch->rx_hdr + ch->rx_have, n);
+		if (ret)
+			break;
+		used += n;
+		ch->rx_have += n;
+		if (ch->rx_have == sizeof(ch->rx_hdr)) {
+			ch->rx_have = 0;
+			ret = pp_rx_frame(ch, &ch->rx_hdr);
+		}
+	}
+
+	desc->count -= used;
+	if (ret)
+		desc->error = ret;
+	return used;
+}
+
+/* Parse what has arrived; 0, -EAGAIN when nothing had, or an errno. */
+static int pp_rx_pass(struct pp_channel *ch)
+{
+	struct sock *sk = ch->sock->sk;
+	read_descriptor_t desc = {
+		.arg.data = ch,
+		.count = PP_RX_BUDGET,
+	};
+	long timeo = MAX_SCHEDULE_TIMEOUT;
+	int read, ret = 0;
+
+	lock_sock(sk);
+	read = tcp_read_sock(sk, &desc, pp_rx_actor);
+	if (desc.error) {
+		ret = desc.error;
+	} else if (read < 0) {
+		ret = read;
+	} else if (read == 0) {
+		ret = sock_error(sk);
+		if (!ret && (sk->sk_shutdown & RCV_SHUTDOWN ||
+			     sock_flag(sk, SOCK_DONE)))
+			ret = -ECONNRESET;
+		/* Sleeps with the socket unlocked until something arrives. */
+		if (!ret) {
+			sk_wait_data(sk, &timeo, NULL);
+			ret = -EAGAIN;
+		}
+	}
+	release_sock(sk);
+	return ret;
+}
+
 /**
  * pp_receive_thread() - receive loop of one channel
  * @data: the &struct pp_channel
  *
- * Runs until the socket fails or is shut down by the teardown, then waits
- * to be stopped. A failure while the session is CONNECTED fails it.
+ * Runs until the socket fails, the peer closes it, or the teardown shuts
+ * it down, then waits to be stopped. A failure while the session is
+ * CONNECTED fails it.
  *
  * Return: 0.
  */
@@ -327,26 +392,16 @@ int pp_receive_thread(void *data)
 {
 	struct pp_channel *ch = data;
 	struct pp_session *s = ch->session;
-	struct pagepush_frame frame;
-	struct page *bounce;
 	int ret = 0;
 
-	bounce = alloc_page(GFP_KERNEL);
-	if (!bounce) {
-		pp_session_fail(s, "out of memory starting the %s channel",
-				pp_channel_name(ch->id));
-		complete(&ch->done);
-		goto wait_stop;
-	}
-
+	ch->rx_have = 0;
+	ch->rx_left = 0;
 	while (!kthread_should_stop()) {
-		ret = pp_recv(ch->sock, &frame, sizeof(frame));
-		if (!ret)
-			ret = pp_rx_frame(ch, &frame, page_address(bounce));
-		if (ret)
+		ret = pp_rx_pass(ch);
+		if (ret && ret != -EAGAIN)
 			break;
+		cond_resched();
 	}
-	__free_page(bounce);
 	complete(&ch->done);
 
 	/* Socket errors, unless the session ended and shut it down. */
@@ -357,7 +412,6 @@ int pp_receive_thread(void *data)
 				ret == -ECONNRESET ? "closed by the source" :
 				"socket error");
 
-wait_stop:
 	/* kthread_stop() needs the thread alive until it is called. */
 	set_current_state(TASK_INTERRUPTIBLE);
 	while (!kthread_should_stop()) {

@@ -255,6 +255,50 @@ static int src_wait_writable(struct src *s, int fd, bool watch)
 }
 
 /*
+ * Write the rest of a frame of which @done bytes (header first) went out
+ * already. Not interruptible: a frame is never left half sent.
+ */
+static int src_finish_frame(struct src *s, int fd,
+			    const struct pagepush_frame *hdr,
+			    const uint8_t *data, uint32_t len, size_t done)
+{
+	size_t total = sizeof(*hdr) + len;
+
+	while (done < total) {
+		struct iovec iov[2];
+		struct msghdr msg = { .msg_iov = iov };
+		ssize_t n;
+
+		if (done < sizeof(*hdr)) {
+			iov[0].iov_base = (char *)hdr + done;
+			iov[0].iov_len = sizeof(*hdr) - done;
+			iov[1].iov_base = (void *)data;
+			iov[1].iov_len = len;
+			msg.msg_iovlen = 2;
+		} else {
+			iov[0].iov_base = (void *)(data + done - sizeof(*hdr));
+			iov[0].iov_len = total - done;
+			msg.msg_iovlen = 1;
+		}
+		n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			int ret;
+
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			ret = src_wait_writable(s, fd, false);
+			if (ret)
+				return ret;
+			continue;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+/*
  * Send one whole frame; never returns half a frame sent. With
  * @interruptible, a request that comes while the socket is full and
  * nothing of the frame is sent yet cuts the wait short: returns 1.
@@ -263,49 +307,34 @@ static int src_send_frame(struct src *s, unsigned int ch, uint8_t type,
 			  uint64_t off, const void *data, uint32_t len,
 			  bool interruptible)
 {
+	uint32_t payload = type == PAGEPUSH_FRAME_PAGE ? len : 0;
 	struct pagepush_frame f;
-	struct iovec iov[2];
-	size_t total, done = 0;
-	int fd = s->fd[ch];
+	struct iovec iov[2] = {
+		{ .iov_base = &f, .iov_len = sizeof(f) },
+		{ .iov_base = (void *)data, .iov_len = payload },
+	};
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = payload ? 2 : 1 };
+	int fd = s->fd[ch], ret;
+	ssize_t n;
 
 	pp_frame_init(&f, type, off, type == PAGEPUSH_FRAME_PAGE ||
 		      type == PAGEPUSH_FRAME_ZERO ? len : 0);
-	total = sizeof(f) + (type == PAGEPUSH_FRAME_PAGE ? len : 0);
-
-	while (done < total) {
-		struct msghdr msg = { .msg_iov = iov };
-		ssize_t n;
-
-		if (done < sizeof(f)) {
-			iov[0].iov_base = (char *)&f + done;
-			iov[0].iov_len = sizeof(f) - done;
-			iov[1].iov_base = (void *)data;
-			iov[1].iov_len = total - sizeof(f);
-			msg.msg_iovlen = iov[1].iov_len ? 2 : 1;
-		} else {
-			iov[0].iov_base = (char *)data + (done - sizeof(f));
-			iov[0].iov_len = total - done;
-			msg.msg_iovlen = 1;
-		}
+	for (;;) {
 		n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				int ret = src_wait_writable(s, fd,
-							    interruptible && !done);
-
-				if (ret)
-					return ret;
-				continue;
-			}
+		if (n >= 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
 			return -errno;
-		}
-		done += n;
+		ret = src_wait_writable(s, fd, interruptible);
+		if (ret)
+			return ret;
 	}
-	if (type == PAGEPUSH_FRAME_PAGE)
-		s->st.bytes[ch] += len;
-	return 0;
+	ret = src_finish_frame(s, fd, &f, data, payload, n);
+	if (!ret)
+		s->st.bytes[ch] += payload;
+	return ret;
 }
 
 static void src_mark_sent(struct src *s, uint64_t idx, unsigned int ch,
@@ -374,32 +403,78 @@ static uint64_t src_next_unsent(struct src *s)
 	return UINT64_MAX;
 }
 
+/* Background chunks written per sendmsg(): fewer system calls, same frames. */
+#define SRC_BATCH	16
+
 /*
- * Send the in-flight background page from where it stopped. Returns 1
- * when a request interrupted it, 0 when it is complete, or an errno.
+ * Send the in-flight background page from where it stopped, in chunks,
+ * SRC_BATCH frames per system call. A request interrupts the page between
+ * two frames: when one is pending, or comes while the socket is full. A
+ * frame the socket took in part is always finished first. Returns 1 when
+ * a request interrupted the page, 0 when it is complete, or an errno.
  */
 static int src_send_inflight(struct src *s)
 {
 	const uint8_t *page = s->base + s->inflight_idx * s->page_size;
+	uint64_t base = s->inflight_idx * s->page_size;
 	bool interruptible = s->preempt && s->page_size > s->chunk;
-	bool interrupt;
-	int ret;
+	struct pagepush_frame hdr[SRC_BATCH];
+	struct iovec iov[2 * SRC_BATCH];
+	int fd = s->fd[PRE];
 
 	while (s->inflight_off < s->page_size) {
-		uint32_t n = s->page_size - s->inflight_off;
+		bool interrupt = interruptible && s->inflight_off;
+		uint32_t off = s->inflight_off, len[SRC_BATCH];
+		unsigned int i, n = 0;
+		size_t total = 0, done;
+		struct msghdr msg = { .msg_iov = iov };
+		ssize_t sent;
+		int ret;
 
-		if (n > s->chunk)
-			n = s->chunk;
 		/* Between chunks: a pending request interrupts the page. */
-		interrupt = interruptible && s->inflight_off;
 		if (interrupt && atomic_load(&s->pending))
 			return 1;
-		ret = src_send_frame(s, PRE, PAGEPUSH_FRAME_PAGE,
-				     s->inflight_idx * s->page_size + s->inflight_off,
-				     page + s->inflight_off, n, interrupt);
-		if (ret)
-			return ret;
-		s->inflight_off += n;
+		while (n < SRC_BATCH && off < s->page_size) {
+			len[n] = s->page_size - off < s->chunk ? s->page_size - off : s->chunk;
+			pp_frame_init(&hdr[n], PAGEPUSH_FRAME_PAGE, base + off, len[n]);
+			iov[2 * n].iov_base = &hdr[n];
+			iov[2 * n].iov_len = sizeof(hdr[n]);
+			iov[2 * n + 1].iov_base = (void *)(page + off);
+			iov[2 * n + 1].iov_len = len[n];
+			total += sizeof(hdr[n]) + len[n];
+			off += len[n];
+			n++;
+		}
+		msg.msg_iovlen = 2 * n;
+		sent = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (sent < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			ret = src_wait_writable(s, fd, interrupt);
+			if (ret)
+				return ret;
+			continue;
+		}
+
+		/* Account for whole frames; finish the one cut short. */
+		done = sent;
+		for (i = 0; i < n && done; i++) {
+			size_t flen = sizeof(hdr[i]) + len[i];
+
+			if (done < flen) {
+				ret = src_finish_frame(s, fd, &hdr[i],
+						       page + s->inflight_off,
+						       len[i], done);
+				if (ret)
+					return ret;
+				done = flen;
+			}
+			done -= flen;
+			s->inflight_off += len[i];
+			s->st.bytes[PRE] += len[i];
+		}
 	}
 	return 0;
 }

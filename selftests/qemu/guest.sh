@@ -20,8 +20,25 @@ ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout
 ln -sf /proc/self/fd/2 /dev/stderr
 mount -t devpts devpts /dev/pts
+# The repository and the run directory may live under /tmp or /run (a
+# clone in /tmp): keep them visible through the tmpfs mounted there.
+hold=/dev/.pp-hold
+held=()
+for path in "$repo" "$run"; do
+	case "$path" in
+	/tmp/*|/run/*)
+		mkdir -p "$hold/${#held[@]}"
+		mount --rbind "$path" "$hold/${#held[@]}"
+		held+=("$path")
+		;;
+	esac
+done
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /run
+for i in "${!held[@]}"; do
+	mkdir -p "${held[$i]}"
+	mount --rbind "$hold/$i" "${held[$i]}"
+done
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
