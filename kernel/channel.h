@@ -48,6 +48,7 @@ struct nlattr;
  * @zero_pages: pages placed from ZERO frames.
  * @duplicates: pages that arrived already present.
  * @held_faults: held faults released by a page this channel completed.
+ * @cpu_ns: CPU time of the receive thread, as of its last pass.
  *
  * The counters are written by the receive thread (@held_faults by the
  * faulting tasks) and read locklessly by GET.
@@ -73,6 +74,7 @@ struct pp_channel {
 	atomic64_t zero_pages;
 	atomic64_t duplicates;
 	atomic64_t held_faults;
+	atomic64_t cpu_ns;
 };
 
 void pp_channel_init(struct pp_channel *ch, struct pp_session *s,

@@ -121,7 +121,9 @@ static int pp_nl_put_channel(struct sk_buff *skb, struct pp_channel *ch)
 	    pp_nl_put_u64(skb, PAGEPUSH_CHAN_DUPLICATES,
 			  atomic64_read(&ch->duplicates), PAGEPUSH_CHAN_PAD) ||
 	    pp_nl_put_u64(skb, PAGEPUSH_CHAN_FAULT_PAGES,
-			  atomic64_read(&ch->held_faults), PAGEPUSH_CHAN_PAD)) {
+			  atomic64_read(&ch->held_faults), PAGEPUSH_CHAN_PAD) ||
+	    pp_nl_put_u64(skb, PAGEPUSH_CHAN_CPU_NS,
+			  atomic64_read(&ch->cpu_ns), PAGEPUSH_CHAN_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}

@@ -398,6 +398,7 @@ int pp_receive_thread(void *data)
 	ch->rx_left = 0;
 	while (!kthread_should_stop()) {
 		ret = pp_rx_pass(ch);
+		atomic64_set(&ch->cpu_ns, current->se.sum_exec_runtime);
 		if (ret && ret != -EAGAIN)
 			break;
 		cond_resched();

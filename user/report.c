@@ -124,7 +124,8 @@ void pp_report_json(FILE *f, const struct pp_session_info *in)
 			pp_json_u64(f, "bytes", ch[PAGEPUSH_CHAN_BYTES], true);
 			pp_json_u64(f, "zero_pages", ch[PAGEPUSH_CHAN_ZERO_PAGES], true);
 			pp_json_u64(f, "duplicates", ch[PAGEPUSH_CHAN_DUPLICATES], true);
-			pp_json_u64(f, "held_faults", ch[PAGEPUSH_CHAN_FAULT_PAGES], false);
+			pp_json_u64(f, "held_faults", ch[PAGEPUSH_CHAN_FAULT_PAGES], true);
+			pp_json_u64(f, "cpu_ns", ch[PAGEPUSH_CHAN_CPU_NS], false);
 			fprintf(f, "}");
 		}
 		fprintf(f, "},\"latency_us\":{\"buckets\":[");

@@ -69,6 +69,7 @@ struct src {
 	uint32_t notsent_lowat;
 	bool preempt;
 	bool locality;
+	bool no_background;
 	uint64_t cookie;
 	int fd[PAGEPUSH_NR_CHANNELS];
 
@@ -493,6 +494,14 @@ static int src_run(struct src *s)
 			return ret;
 		if (s->nr_sent == s->nr_pages)
 			break;
+		if (s->no_background) {
+			/* Pure postcopy: wait for the next request. */
+			struct pollfd pfd = { .fd = s->efd, .events = POLLIN };
+
+			if (!atomic_load(&s->pending) && poll(&pfd, 1, -1) > 0)
+				src_drain_kick(s);
+			continue;
+		}
 
 		if (!s->inflight) {
 			idx = src_next_unsent(s);
@@ -680,7 +689,7 @@ static void serve_usage(FILE *f)
 	fprintf(f,
 		"usage: %s serve [--listen ADDR:PORT] [--page-size 4K|2M] [--no-preempt]\n"
 		"                [--chunk SIZE] [--locality] [--notsent-lowat SIZE]\n"
-		"                [--stats-json FILE] FILE\n\n"
+		"                [--stats-json FILE] [--no-background] FILE\n\n"
 		"Serve the pages of FILE (a regular file, a hugetlbfs file, or a memfd\n"
 		"through /proc/PID/fd/N) to one destination, then exit 0 once it says\n"
 		"COMPLETE. The first line on stdout is 'listening on ADDR:PORT'.\n\n"
@@ -693,7 +702,9 @@ static void serve_usage(FILE *f)
 		"  --locality           after a requested page, continue the background\n"
 		"                       stream after it instead of where it was\n"
 		"  --notsent-lowat SIZE unsent bytes the PRECOPY socket may queue (default 128K)\n"
-		"  --stats-json FILE    write the counters as JSON at exit\n",
+		"  --stats-json FILE    write the counters as JSON at exit\n"
+		"  --no-background      send requested pages only (pure postcopy; the\n"
+		"                       migration ends when every page was asked for)\n",
 		pp_prog, PP_DEFAULT_PORT);
 }
 
@@ -707,6 +718,7 @@ int cmd_serve(int argc, char **argv)
 		{ "locality", no_argument, NULL, 'L' },
 		{ "notsent-lowat", required_argument, NULL, 'w' },
 		{ "stats-json", required_argument, NULL, 'S' },
+		{ "no-background", no_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
@@ -726,7 +738,7 @@ int cmd_serve(int argc, char **argv)
 	int c, lfd, ffd, ret = PP_EXIT_FAIL, rc;
 	unsigned int ch;
 
-	while ((c = getopt_long(argc, argv, "l:p:Nc:Lw:S:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:p:Nc:Lw:S:Bh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen_addr = optarg;
@@ -760,6 +772,9 @@ int cmd_serve(int argc, char **argv)
 			break;
 		case 'S':
 			stats = optarg;
+			break;
+		case 'B':
+			s.no_background = true;
 			break;
 		case 'h':
 			serve_usage(stdout);

@@ -46,7 +46,7 @@ mount -t hugetlbfs hugetlbfs /dev/hugepages 2>/dev/null
 mkdir -p /run/netns
 
 export HOME=/tmp PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export TMPDIR=/tmp LANG=C.UTF-8
+export TMPDIR=/tmp LANG=C.UTF-8 PP_OUT=$run/out
 hostname pagepush-vm
 ip link set lo up
 

@@ -3,12 +3,13 @@
 #
 # Boot the test VM and run one shell command in it as root.
 #
-#   run.sh [--no-load] [--log FILE] -- COMMAND...
+#   run.sh [--no-load] [--log FILE] [--out DIR] -- COMMAND...
 #
 # The guest sees the host's root read-only (the repository at the same
 # path), has writable tmpfs on /tmp and /run, and has kernel/pagepush.ko
 # loaded (modprobe finds it, so autoload works too). The console is
-# streamed. The exit status is COMMAND's, or:
+# streamed. COMMAND may write files to $PP_OUT; with --out they are copied
+# to DIR on the host. The exit status is COMMAND's, or:
 #   124  the guest did not finish within VM_TIMEOUT seconds
 #   125  the guest never ran the command (boot or module load failed)
 #   126  the command finished but the kernel log shows BUG:, WARNING:,
@@ -25,11 +26,13 @@ repo=$(cd "$here/../.." && pwd)
 build=${VM_BUILD:-$repo/build/qemu}
 noload=
 log=
+out=
 
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-load) noload=1; shift ;;
 	--log) log=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
 	--) shift; break ;;
 	*) break ;;
 	esac
@@ -88,6 +91,7 @@ mkdir -p "$build"
 rundir=$(mktemp -d "$build/run.XXXXXX")
 trap 'rm -rf "$rundir"' EXIT
 printf '%s\n' "$*" > "$rundir/cmd"
+mkdir -p "$rundir/out"
 [ -n "$noload" ] && : > "$rundir/noload"
 
 # A module index for modprobe with pagepush.ko added (see guest.sh).
@@ -114,6 +118,10 @@ console=$rundir/console
 timeout --foreground -k 5 "${VM_TIMEOUT:-1800}" "${qemu[@]}" < /dev/null 2>&1 | tee "$console"
 qrc=${PIPESTATUS[0]}
 [ -n "$log" ] && cp "$console" "$log"
+if [ -n "$out" ]; then
+	mkdir -p "$out"
+	cp -r "$rundir/out/." "$out/"
+fi
 
 if [ ! -f "$rundir/status" ]; then
 	if [ "$qrc" = 124 ]; then

@@ -172,6 +172,7 @@ enum pagepush_stat_attr {
  * @PAGEPUSH_CHAN_DUPLICATES: u64, pages that arrived already present.
  * @PAGEPUSH_CHAN_FAULT_PAGES: u64, held faults released by a page this
  *	channel completed (a page N tasks waited for counts N).
+ * @PAGEPUSH_CHAN_CPU_NS: u64, CPU time of this channel's receive thread.
  * @PAGEPUSH_CHAN_PAD: padding.
  */
 enum pagepush_chan_attr {
@@ -183,6 +184,7 @@ enum pagepush_chan_attr {
 	PAGEPUSH_CHAN_ZERO_PAGES,
 	PAGEPUSH_CHAN_DUPLICATES,
 	PAGEPUSH_CHAN_FAULT_PAGES,
+	PAGEPUSH_CHAN_CPU_NS,
 
 	__PAGEPUSH_CHAN_MAX,
 	PAGEPUSH_CHAN_MAX = __PAGEPUSH_CHAN_MAX - 1
