@@ -8,6 +8,7 @@
 #   make check        run every selftest suite in the test VM
 #   make demo         a migration between two emulated hosts, verified
 #   make vm-run CMD=  run a command as root in the test VM
+#   make bench        benchmarks in the test VM: bench/results/, tables, plots
 #   make style        checkpatch --strict, sparse, W=1
 #   make install      module (+depmod), helper, man page, udev rule, header
 #   make dkms-install sources into /usr/src/pagepush-VERSION for dkms
@@ -81,6 +82,13 @@ demo: deps
 CHECKPATCH := build/ksrc/scripts/checkpatch.pl --strict --no-tree --show-types \
 	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG
 
+bench: deps
+	$(MAKE) all
+	$(MAKE) -C bench
+	rm -rf bench/results/runs bench/results/rows.tsv
+	VM_MEM=6G VM_TIMEOUT=1500 selftests/qemu/run.sh --out bench/results -- 'bench/run.sh'
+	bench/report.sh bench/results
+
 style: build/ksrc/.stamp module
 	$(CHECKPATCH) -f $(filter-out %.mod.c,$(wildcard kernel/*.c)) \
 		$(filter-out kernel/trace.h,$(wildcard kernel/*.h)) kernel/uapi/linux/*.h
@@ -94,7 +102,8 @@ style: build/ksrc/.stamp module
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	$(MAKE) -C user clean
+	$(MAKE) -C bench clean
 	-$(MAKE) -C selftests clean
 	rm -rf build
 
-.PHONY: all module user selftests deps check vm-run demo style clean
+.PHONY: all module user selftests deps check vm-run demo bench style clean
