@@ -10,7 +10,7 @@
 #   make vm-run CMD=  run a command as root in the test VM
 #   make bench        benchmarks in the test VM: bench/results/, tables, plots
 #   make style        checkpatch --strict, sparse, W=1
-#   make install      module (+depmod), helper, man page, udev rule, header
+#   make install      module (+depmod), helper, uapi header
 #   make dkms-install sources into /usr/src/pagepush-VERSION for dkms
 #
 # KDIR is the kernel build tree; by default the headers of the kernel the
@@ -82,6 +82,33 @@ demo: deps
 CHECKPATCH := build/ksrc/scripts/checkpatch.pl --strict --no-tree --show-types \
 	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG
 
+# Installing on a real host: the module (then depmod), the helper, the
+# uapi header. DESTDIR stages it; KVER names the kernel to install for.
+INSTALL_MOD_DIR ?= extra
+install: module user
+	install -D -m 0644 kernel/pagepush.ko \
+		$(DESTDIR)/lib/modules/$(KVER)/$(INSTALL_MOD_DIR)/pagepush.ko
+	[ -n "$(DESTDIR)" ] || depmod -a $(KVER)
+	$(MAKE) -C user install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX)
+	install -D -m 0644 kernel/uapi/linux/pagepush.h \
+		$(DESTDIR)$(PREFIX)/include/linux/pagepush.h
+
+uninstall:
+	rm -f $(DESTDIR)/lib/modules/$(KVER)/$(INSTALL_MOD_DIR)/pagepush.ko
+	[ -n "$(DESTDIR)" ] || depmod -a $(KVER)
+	rm -f $(DESTDIR)$(PREFIX)/sbin/pagepush \
+		$(DESTDIR)$(PREFIX)/include/linux/pagepush.h
+
+# The sources dkms builds from, and nothing else (no tests, no helper).
+DKMS_SOURCES := Kbuild VERSION dkms.conf kernel/Kbuild \
+	$(wildcard kernel/*.c kernel/*.h) kernel/compat/compat.h \
+	kernel/uapi/linux/pagepush.h
+dkms-install:
+	@for f in $(filter-out %.mod.c,$(DKMS_SOURCES)); do \
+		install -D -m 0644 $$f $(DESTDIR)/usr/src/pagepush-$(VERSION)/$$f || exit; \
+	done
+	@echo "sources in $(DESTDIR)/usr/src/pagepush-$(VERSION); now: dkms install pagepush/$(VERSION)"
+
 bench: deps
 	$(MAKE) all
 	$(MAKE) -C bench
@@ -106,4 +133,5 @@ clean:
 	-$(MAKE) -C selftests clean
 	rm -rf build
 
-.PHONY: all module user selftests deps check vm-run demo bench style clean
+.PHONY: all module user selftests deps check vm-run demo bench style clean \
+	install uninstall dkms-install

@@ -53,26 +53,30 @@ for scen in load idle bare; do
 			"$(awk -v v="$(jget p99 "$json")" 'BEGIN{print v/1000}')" \
 			"$(awk -v v="$(jget p999 "$json")" 'BEGIN{print v/1000}')" \
 			"$(awk -v v="$(jget max "$json")" 'BEGIN{print v/1000}')" \
-			"$fl" "$(awk -v p="$p50" -v f="$fl" 'BEGIN{print (f > 0 ? p / 1000 / f : 0)}')"
+			"$fl" "$(awk -v p="$p50" -v f="$fl" 'BEGIN{r = f > 0 ? p / 1000 / f : 0; print r}')"
 	done < "$rows"
 done
 
 if grep -q "^tput	" "$rows"; then
 	echo
-	echo "## Throughput and CPU (whole region, no fault)"
+	echo "## Throughput and CPU (whole region, no fault; time from the source's handshake to COMPLETE)"
 	echo
-	echo "| receiver | page | MiB | seconds | MiB/s | iperf3 MiB/s | ratio | receiver CPU s/GiB |"
-	echo "|---|---|---|---|---|---|---|---|"
+	echo "| receiver | page | MiB | seconds | MiB/s | iperf3 MiB/s | ratio | receiver CPU s/GiB | workload CPU s/GiB |"
+	echo "|---|---|---|---|---|---|---|---|---|"
 	while IFS=$'\t' read -r s recv page preempt json; do
 		json=$dir/$json
 		[ "$s" = tput ] || continue
 		size=$(jget size_bytes "$json")
-		secs=$(jget complete_seconds "$json")
+		# The source's clock, from its handshake to COMPLETE: the same
+		# span whichever receiver.
+		secs=$(jget seconds "${json%.json}.serve.json")
 		cpu=$(jget receiver_cpu_seconds "$json")
-		awk -v r="$recv" -v p="$page" -v sz="$size" -v t="$secs" -v ip="$iperf_bps" -v c="$cpu" 'BEGIN {
+		wcpu=$(jget workload_cpu_seconds "$json")
+		awk -v r="$recv" -v p="$page" -v sz="$size" -v t="$secs" -v ip="$iperf_bps" -v c="$cpu" -v w="$wcpu" 'BEGIN {
 			mib = sz / 1048576; rate = t > 0 ? mib / t : 0; irate = ip / 8 / 1048576;
-			printf "| %s | %s | %.0f | %.2f | %.1f | %.1f | %.2f | %.2f |\n", r, p, mib, t, rate, irate,
-				irate > 0 ? rate / irate : 0, c / (sz / 1073741824) }'
+			ratio = irate > 0 ? rate / irate : 0;
+			gib = sz / 1073741824;
+			printf "| %s | %s | %.0f | %.2f | %.1f | %.1f | %.2f | %.2f | %.2f |\n", r, p, mib, t, rate, irate, ratio, c / gib, w / gib }'
 	done < "$rows"
 fi
 
@@ -116,27 +120,29 @@ done
 
 # Latency CDFs.
 command -v gnuplot > /dev/null || { echo "report.sh: no gnuplot, no plots" >&2; exit 0; }
-for scen in load idle bare; do
-	grep -q "^$scen	" "$rows" || continue
+for scen in load idle bare scale; do
+	grep -q "^$scen" "$rows" || continue
 	plots=
 	while IFS=$'\t' read -r s recv page preempt json; do
 		json=$dir/$json
-		[ "$s" = "$scen" ] || continue
+		case $s in "$scen"|"$scen"[0-9]*) ;; *) continue ;; esac
+		[ "$scen" = scale ] && preempt="threads ${s#scale}"
 		lat=${json%.json}.lat
 		[ -s "$lat" ] || continue
 		cdf=${json%.json}.cdf
 		sort -n "$lat" | awk '{ v[NR] = $1 } END { for (i = 1; i <= NR; i++) print v[i] / 1000, i / NR }' > "$cdf"
-		plots="$plots${plots:+, }'$cdf' using 1:2 with steps title '$recv $page preempt $preempt'"
+		case $preempt in on|off) preempt="preempt $preempt" ;; esac
+		plots="$plots${plots:+, }'$cdf' using 1:2 with steps title '$recv $page $preempt'"
 	done < "$rows"
 	[ -n "$plots" ] || continue
 	gnuplot <<GP
-set terminal pngcairo size 1000,600 noenhanced
+set terminal pngcairo size 1200,600 noenhanced
 set output '$dir/$scen-cdf.png'
 set title 'pagepush: fault latency CDF ($scen; link $rate, RTT $rtt ms)'
 set xlabel 'fault latency (ms, log scale)'
 set ylabel 'fraction of faults'
 set logscale x
-set key bottom right
+set key outside right
 set grid
 plot $plots
 GP

@@ -30,7 +30,7 @@
 #include "trace.h"
 
 /* Bytes parsed per pass under the socket lock, which the return path needs. */
-#define PP_RX_BUDGET	(256 * 1024)
+#define PP_RX_BUDGET	(64 * 1024)
 
 /*
  * Fail the session for a frame that breaks the protocol; the reason is

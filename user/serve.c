@@ -34,6 +34,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -70,6 +72,7 @@ struct src {
 	bool preempt;
 	bool locality;
 	bool no_background;
+	bool no_drain;
 	uint64_t cookie;
 	int fd[PAGEPUSH_NR_CHANNELS];
 
@@ -362,13 +365,39 @@ static int src_send_whole(struct src *s, unsigned int ch, uint64_t idx)
 	return ret;
 }
 
+/*
+ * Hold the background stream until the POSTCOPY socket has sent every
+ * byte of the requested pages: both connections share the link, and a
+ * background stream resumed at once would take half of it from the page
+ * a task waits for. What is in flight is left alone (waiting for its
+ * acknowledgement could cost a delayed ACK). New requests cut the wait
+ * short: they are served first anyway.
+ */
+static int src_drain_postcopy(struct src *s)
+{
+	struct pollfd pfd = { .fd = s->efd, .events = POLLIN };
+	int unsent;
+
+	for (;;) {
+		if (atomic_load(&s->gone))
+			return -ECONNRESET;
+		if (ioctl(s->fd[POST], SIOCOUTQNSD, &unsent) || !unsent ||
+		    atomic_load(&s->pending))
+			return 0;
+		if (poll(&pfd, 1, 1) > 0)
+			src_drain_kick(s);
+	}
+}
+
 /* Serve every pending request; returns 0 or a negative errno. */
 static int src_serve_requests(struct src *s)
 {
 	unsigned int ch = s->preempt ? POST : PRE;
+	bool served = false;
 	uint64_t idx;
 	int ret;
 
+again:
 	while (src_pop(s, &idx)) {
 		s->st.requests_received++;
 		if (s->sent[idx]) {
@@ -383,9 +412,18 @@ static int src_serve_requests(struct src *s)
 		ret = src_send_whole(s, ch, idx);
 		if (ret)
 			return ret;
+		served = true;
 		s->st.requests_served++;
 		if (s->locality)
 			s->cursor = idx + 1 < s->nr_pages ? idx + 1 : 0;
+	}
+	if (served && ch == POST && !s->no_drain) {
+		served = false;
+		ret = src_drain_postcopy(s);
+		if (ret)
+			return ret;
+		if (atomic_load(&s->pending))
+			goto again;
 	}
 	return 0;
 }
@@ -689,7 +727,7 @@ static void serve_usage(FILE *f)
 	fprintf(f,
 		"usage: %s serve [--listen ADDR:PORT] [--page-size 4K|2M] [--no-preempt]\n"
 		"                [--chunk SIZE] [--locality] [--notsent-lowat SIZE]\n"
-		"                [--stats-json FILE] [--no-background] FILE\n\n"
+		"                [--stats-json FILE] [--no-background] [--no-drain] FILE\n\n"
 		"Serve the pages of FILE (a regular file, a hugetlbfs file, or a memfd\n"
 		"through /proc/PID/fd/N) to one destination, then exit 0 once it says\n"
 		"COMPLETE. The first line on stdout is 'listening on ADDR:PORT'.\n\n"
@@ -704,7 +742,9 @@ static void serve_usage(FILE *f)
 		"  --notsent-lowat SIZE unsent bytes the PRECOPY socket may queue (default 128K)\n"
 		"  --stats-json FILE    write the counters as JSON at exit\n"
 		"  --no-background      send requested pages only (pure postcopy; the\n"
-		"                       migration ends when every page was asked for)\n",
+		"                       migration ends when every page was asked for)\n"
+		"  --no-drain           resume the background stream as soon as requested\n"
+		"                       pages are written, not once they are sent\n",
 		pp_prog, PP_DEFAULT_PORT);
 }
 
@@ -719,6 +759,7 @@ int cmd_serve(int argc, char **argv)
 		{ "notsent-lowat", required_argument, NULL, 'w' },
 		{ "stats-json", required_argument, NULL, 'S' },
 		{ "no-background", no_argument, NULL, 'B' },
+		{ "no-drain", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
@@ -738,7 +779,7 @@ int cmd_serve(int argc, char **argv)
 	int c, lfd, ffd, ret = PP_EXIT_FAIL, rc;
 	unsigned int ch;
 
-	while ((c = getopt_long(argc, argv, "l:p:Nc:Lw:S:Bh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:p:Nc:Lw:S:BDh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen_addr = optarg;
@@ -775,6 +816,9 @@ int cmd_serve(int argc, char **argv)
 			break;
 		case 'B':
 			s.no_background = true;
+			break;
+		case 'D':
+			s.no_drain = true;
 			break;
 		case 'h':
 			serve_usage(stdout);
