@@ -214,6 +214,10 @@ void pp_channel_stop(struct pp_channel *ch)
 		pp_store_free(&s->store, ch->partial);
 		ch->partial = NULL;
 	}
+	if (ch->spare) {
+		pp_store_free(&s->store, ch->spare);
+		ch->spare = NULL;
+	}
 	spin_lock(&s->claim_lock);
 	ch->partial_idx = PP_NO_PAGE;
 	spin_unlock(&s->claim_lock);

@@ -36,6 +36,8 @@ struct nlattr;
  *	PP_NO_PAGE. Written by the receive thread under the session's
  *	claim_lock, read by the other channel's thread under it.
  * @partial_len: bytes of @partial_idx received so far. Receive thread only.
+ * @spare: a page allocated ahead for the next page to assemble, outside
+ *	the socket lock. Receive thread only (freed by pp_channel_stop()).
  * @rx_hdr: header of the frame being parsed. Receive thread only.
  * @rx_have: bytes of @rx_hdr received so far. Receive thread only.
  * @rx_left: payload bytes of the current PAGE frame still to come.
@@ -62,6 +64,7 @@ struct pp_channel {
 	struct page *partial;
 	unsigned long partial_idx;
 	unsigned long partial_len;
+	struct page *spare;
 	struct pagepush_frame rx_hdr;
 	unsigned int rx_have;
 	u32 rx_left;

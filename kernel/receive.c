@@ -85,7 +85,11 @@ static int pp_begin_page(struct pp_channel *ch, unsigned long idx)
 	struct page *page = NULL;
 
 	if (!pp_store_present(&s->store, idx)) {
-		page = pp_store_alloc(&s->store, 0);
+		/* Allocated before the socket was locked, if possible. */
+		page = ch->spare;
+		ch->spare = NULL;
+		if (!page)
+			page = pp_store_alloc(&s->store, 0);
 		if (!page) {
 			pp_session_fail(s, "out of memory for page %lu", idx);
 			return -ENOMEM;
@@ -356,6 +360,14 @@ static int pp_rx_pass(struct pp_channel *ch)
 	};
 	long timeo = MAX_SCHEDULE_TIMEOUT;
 	int read, ret = 0;
+
+	/*
+	 * The next page to assemble is allocated here, not under the socket
+	 * lock: a huge page may need compaction, and the return path waits
+	 * for the lock. A failure here is retried where the page is needed.
+	 */
+	if (!ch->spare && !pp_store_complete(&ch->session->store))
+		ch->spare = pp_store_alloc(&ch->session->store, 0);
 
 	lock_sock(sk);
 	read = tcp_read_sock(sk, &desc, pp_rx_actor);

@@ -436,6 +436,16 @@ int pp_session_connect(struct pp_session *s, struct socket *pre,
 	WRITE_ONCE(s->cookie, cookie);
 	pp_request_start(&s->req, pre);
 	spin_lock(&s->state_lock);
+	/* DEL may have ended the session meanwhile: it does not take s->lock. */
+	if (s->state != PAGEPUSH_STATE_NEW) {
+		spin_unlock(&s->state_lock);
+		pp_request_stop(&s->req);
+		for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++)
+			pp_channel_stop(&chan[i]);
+		mutex_unlock(&s->lock);
+		NL_SET_ERR_MSG(extack, "the session was deleted");
+		return -ENOENT;
+	}
 	WRITE_ONCE(s->state, PAGEPUSH_STATE_CONNECTED);
 	spin_unlock(&s->state_lock);
 	trace_pagepush_state(s->index, PAGEPUSH_STATE_NEW,

@@ -684,6 +684,15 @@ TEST(memory_returns_after_delete)
 		ASSERT_EQ(0, send_pattern_page(f.src[i & 1], SZ_2M, i, SZ_2M));
 	ASSERT_EQ(0, pp_wait_state(&f.nl, f.info.index, PAGEPUSH_STATE_COMPLETE,
 				   WAIT_MS, &info));
+	/* The source closes after COMPLETE; the teardown then drops any page
+	 * the receive threads held beyond the session's own.
+	 */
+	for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++) {
+		close(f.src[i]);
+		f.src[i] = -1;
+	}
+	for (i = 0; i < 500 && pp_module_pages() != base + (long)(size / 4096); i++)
+		usleep(10000);
 	EXPECT_EQ(base + (long)(size / 4096), pp_module_pages());
 	fd = open(f.dev, O_RDWR);
 	ASSERT_GE(fd, 0);
