@@ -37,6 +37,8 @@
  * @PAGEPUSH_CMD_DEL: delete a session.
  * @PAGEPUSH_CMD_CONNECT: hand a NEW session its connected sockets.
  * @PAGEPUSH_CMD_EVENT: notification on the "events" multicast group only.
+ * @PAGEPUSH_CMD_RECOVER: hand a PAUSED session new connected sockets to
+ *	the same source (same cookie) and resume it.
  */
 enum pagepush_cmd {
 	PAGEPUSH_CMD_UNSPEC,
@@ -45,6 +47,7 @@ enum pagepush_cmd {
 	PAGEPUSH_CMD_DEL,
 	PAGEPUSH_CMD_CONNECT,
 	PAGEPUSH_CMD_EVENT,
+	PAGEPUSH_CMD_RECOVER,
 
 	__PAGEPUSH_CMD_MAX,
 	PAGEPUSH_CMD_MAX = __PAGEPUSH_CMD_MAX - 1
@@ -57,6 +60,10 @@ enum pagepush_cmd {
  * @PAGEPUSH_STATE_COMPLETE: every page is present; sockets released.
  * @PAGEPUSH_STATE_FAILED: given up (see the reason); faults on absent
  *	pages get SIGBUS, present pages stay mapped and usable.
+ * @PAGEPUSH_STATE_PAUSED: a connection was lost before every page
+ *	arrived (see the reason); sockets are released, faults on absent
+ *	pages are held until RECOVER resumes the session or it is given up
+ *	(DEL, or the pause timeout) and fails.
  */
 enum pagepush_state {
 	PAGEPUSH_STATE_UNSPEC,
@@ -64,6 +71,7 @@ enum pagepush_state {
 	PAGEPUSH_STATE_CONNECTED,
 	PAGEPUSH_STATE_COMPLETE,
 	PAGEPUSH_STATE_FAILED,
+	PAGEPUSH_STATE_PAUSED,
 
 	__PAGEPUSH_STATE_MAX,
 	PAGEPUSH_STATE_MAX = __PAGEPUSH_STATE_MAX - 1
@@ -76,6 +84,9 @@ enum pagepush_state {
  * @PAGEPUSH_EVENT_COMPLETE: every page of a session is present.
  * @PAGEPUSH_EVENT_FAILED: a session failed; PAGEPUSH_A_REASON says why.
  * @PAGEPUSH_EVENT_DELETED: a session was deleted.
+ * @PAGEPUSH_EVENT_PAUSED: a session lost its connections and waits for
+ *	RECOVER; PAGEPUSH_A_REASON says why.
+ * @PAGEPUSH_EVENT_RESUMED: a paused session received new sockets.
  */
 enum pagepush_event {
 	PAGEPUSH_EVENT_UNSPEC,
@@ -84,6 +95,8 @@ enum pagepush_event {
 	PAGEPUSH_EVENT_COMPLETE,
 	PAGEPUSH_EVENT_FAILED,
 	PAGEPUSH_EVENT_DELETED,
+	PAGEPUSH_EVENT_PAUSED,
+	PAGEPUSH_EVENT_RESUMED,
 
 	__PAGEPUSH_EVENT_MAX,
 	PAGEPUSH_EVENT_MAX = __PAGEPUSH_EVENT_MAX - 1
@@ -113,6 +126,9 @@ enum pagepush_event {
  * @PAGEPUSH_A_COOKIE: u64, migration cookie the source handed out, as
  *	the helper reported it at CONNECT (informational; GET only).
  * @PAGEPUSH_A_PAD: padding for 64-bit attributes.
+ * @PAGEPUSH_A_PAUSE_TIMEOUT: u32, seconds a session may stay PAUSED
+ *	before it fails; 0 (the default) waits for RECOVER or DEL for ever.
+ *	Set at NEW, reported by GET.
  */
 enum pagepush_attr {
 	PAGEPUSH_A_UNSPEC,
@@ -131,6 +147,7 @@ enum pagepush_attr {
 	PAGEPUSH_A_LATENCY,
 	PAGEPUSH_A_COOKIE,
 	PAGEPUSH_A_PAD,
+	PAGEPUSH_A_PAUSE_TIMEOUT,
 
 	__PAGEPUSH_A_MAX,
 	PAGEPUSH_A_MAX = __PAGEPUSH_A_MAX - 1
@@ -146,6 +163,8 @@ enum pagepush_attr {
  * @PAGEPUSH_STAT_FAULTS_SIGBUS: faults answered with SIGBUS.
  * @PAGEPUSH_STAT_SPLIT_BRAIN: chunks for a page the other channel held
  *	partially (a protocol error: stays 0 with a correct source).
+ * @PAGEPUSH_STAT_PAUSES: times the session lost its connections.
+ * @PAGEPUSH_STAT_RECOVERIES: times RECOVER resumed it.
  * @PAGEPUSH_STAT_PAD: padding.
  */
 enum pagepush_stat_attr {
@@ -158,6 +177,8 @@ enum pagepush_stat_attr {
 	PAGEPUSH_STAT_FAULTS_HELD_TOTAL,
 	PAGEPUSH_STAT_FAULTS_SIGBUS,
 	PAGEPUSH_STAT_SPLIT_BRAIN,
+	PAGEPUSH_STAT_PAUSES,
+	PAGEPUSH_STAT_RECOVERIES,
 
 	__PAGEPUSH_STAT_MAX,
 	PAGEPUSH_STAT_MAX = __PAGEPUSH_STAT_MAX - 1
@@ -210,6 +231,7 @@ enum pagepush_channel {
 
 /* pagepush_hello.flags */
 #define PAGEPUSH_HELLO_PREEMPT		_BITUL(0)	/* two channels */
+#define PAGEPUSH_HELLO_RECOVER		_BITUL(1)	/* resume a migration */
 
 /* pagepush_hello.status, set by the source in its answer */
 enum pagepush_hello_status {
@@ -218,6 +240,7 @@ enum pagepush_hello_status {
 	PAGEPUSH_HELLO_ECOOKIE,		/* cookie unknown to this source */
 	PAGEPUSH_HELLO_EROLE,		/* channel role unexpected now */
 	PAGEPUSH_HELLO_EBUSY,		/* source serves another destination */
+	PAGEPUSH_HELLO_EMISMATCH,	/* size or page size differ (recovery) */
 };
 
 /**
@@ -231,9 +254,11 @@ enum pagepush_hello_status {
  *	destination).
  * @cookie: 0 from the destination on its first connection; the source
  *	answers with the migration cookie, which the destination then sends
- *	on its second connection to pair both.
- * @size_bytes: region size (source's answer).
- * @page_size: page size, 4096 or 2097152 (source's answer).
+ *	on its second connection to pair both. A recovering destination
+ *	(PAGEPUSH_HELLO_RECOVER) sends the cookie on both.
+ * @size_bytes: region size (source's answer; also the destination's, when
+ *	it recovers, for the source to check).
+ * @page_size: page size, 4096 or 2097152 (likewise).
  * @reserved: zero.
  *
  * The destination sends a hello, the source answers with one; 64 bytes.
@@ -264,6 +289,14 @@ struct pagepush_hello {
  *	the page size).
  * @PAGEPUSH_FRAME_COMPLETE: destination to source, on the return path:
  *	every page is present.
+ * @PAGEPUSH_FRAME_PRESENT: destination to source, on the return path,
+ *	first after a recovery: @length bytes of bitmap follow, bit i (least
+ *	significant first) set if page @offset / page size + i is present.
+ *	Frames cover the region from offset 0, in order.
+ * @PAGEPUSH_FRAME_RESUME: destination to source, after the last PRESENT
+ *	frame: the bitmap is complete, send what is missing.
+ * @PAGEPUSH_FRAME_ABORT: destination to source, on the return path: the
+ *	destination gave up on the migration; do not wait for a recovery.
  */
 enum pagepush_frame_type {
 	PAGEPUSH_FRAME_PAGE = 1,
@@ -272,6 +305,9 @@ enum pagepush_frame_type {
 	PAGEPUSH_FRAME_DISCARD,
 	PAGEPUSH_FRAME_REQUEST,
 	PAGEPUSH_FRAME_COMPLETE,
+	PAGEPUSH_FRAME_PRESENT,
+	PAGEPUSH_FRAME_RESUME,
+	PAGEPUSH_FRAME_ABORT,
 };
 
 /**
@@ -279,7 +315,8 @@ enum pagepush_frame_type {
  * @version: PAGEPUSH_WIRE_VERSION.
  * @type: &enum pagepush_frame_type.
  * @flags: zero.
- * @length: payload length (PAGE), range length (ZERO, REQUEST), else 0.
+ * @length: payload length (PAGE, PRESENT), range length (ZERO, REQUEST),
+ *	else 0.
  * @offset: byte offset in the region.
  */
 struct pagepush_frame {
