@@ -9,7 +9,9 @@
  *
  * A fault on an absent page of a CONNECTED session asks the source for it
  * (once per page, whoever faults first) and holds the task until the page
- * is placed or the session ends:
+ * is placed, the session ends, or it resumes after a pause (the task then
+ * asks again, on the new connections). A PAUSED session holds its faults
+ * the same way; the request waits for the resumption:
  *  - when the core allows a retry, the task drops mmap_lock, sleeps
  *    killably and returns VM_FAULT_RETRY; the retried fault maps the
  *    page. A reference on the file keeps the session and the module
@@ -34,10 +36,12 @@
 #include "session.h"
 #include "trace.h"
 
-static bool pp_fault_ready(struct pp_session *s, unsigned long idx)
+static bool pp_fault_ready(struct pp_session *s, unsigned long idx,
+			   u32 epoch)
 {
 	return pp_store_present(&s->store, idx) ||
-	       pp_session_state(s) != PAGEPUSH_STATE_CONNECTED;
+	       !pp_session_holds(pp_session_state(s)) ||
+	       pp_session_epoch(s) != epoch;
 }
 
 static void pp_fault_account(struct pp_session *s, unsigned long idx,
@@ -61,7 +65,8 @@ static void pp_fault_account(struct pp_session *s, unsigned long idx,
 }
 
 /*
- * Hold the task until page @idx is present or the session ended.
+ * Hold the task until page @idx is present, the session ended, or it
+ * left @epoch (resumed after a pause: the request must be made again).
  * Returns false if a fatal signal cut the wait short.
  *
  * Always killable, also for callers that did not ask (FAULT_FLAG_KILLABLE
@@ -70,7 +75,7 @@ static void pp_fault_account(struct pp_session *s, unsigned long idx,
  * -EFAULT from get_user_pages()) when killed.
  */
 static bool pp_fault_hold(struct pp_session *s, unsigned long idx,
-			  unsigned int flags)
+			  unsigned int flags, u32 epoch)
 {
 	wait_queue_head_t *wq = pp_store_waitq(&s->store, idx);
 	u64 start = ktime_get_ns();
@@ -79,7 +84,7 @@ static bool pp_fault_hold(struct pp_session *s, unsigned long idx,
 	trace_pagepush_fault_hold(s->index, idx, flags);
 	atomic_long_inc(&s->faults.held_now);
 	atomic64_inc(&s->faults.held_total);
-	done = !wait_event_killable(*wq, pp_fault_ready(s, idx));
+	done = !wait_event_killable(*wq, pp_fault_ready(s, idx, epoch));
 	atomic_long_dec(&s->faults.held_now);
 	pp_fault_account(s, idx, start);
 	return done;
@@ -98,13 +103,16 @@ static vm_fault_t pp_fault(struct vm_fault *vmf)
 	unsigned int sub_order = s->store.order;
 	unsigned long idx = vmf->pgoff >> sub_order;
 	struct page *page;
+	u32 epoch;
 
 	if (unlikely(idx >= s->store.nr_pages))
 		return pp_fault_sigbus(s);
 
 	page = pp_store_get(&s->store, idx);
 	while (unlikely(!page)) {
-		if (pp_session_state(s) != PAGEPUSH_STATE_CONNECTED)
+		/* Read before the request: a resumption after it wakes us. */
+		epoch = pp_session_epoch(s);
+		if (!pp_session_holds(pp_session_state(s)))
 			return pp_fault_sigbus(s);
 
 		pp_request_page(s, idx);
@@ -116,12 +124,12 @@ static vm_fault_t pp_fault(struct vm_fault *vmf)
 			/* vmf->vma must not be touched once unlocked. */
 			get_file(file);
 			pp_release_fault_lock(vmf);
-			pp_fault_hold(s, idx, vmf->flags);
+			pp_fault_hold(s, idx, vmf->flags, epoch);
 			fput(file);
 			return VM_FAULT_RETRY;
 		}
 
-		if (!pp_fault_hold(s, idx, vmf->flags))
+		if (!pp_fault_hold(s, idx, vmf->flags, epoch))
 			return pp_fault_sigbus(s);
 		page = pp_store_get(&s->store, idx);
 	}

@@ -66,6 +66,7 @@ static const struct nla_policy pp_policy[PAGEPUSH_A_MAX + 1] = {
 	[PAGEPUSH_A_PRECOPY_FD] = NLA_POLICY_FULL_RANGE(NLA_U32, &pp_fd_range),
 	[PAGEPUSH_A_POSTCOPY_FD] = NLA_POLICY_FULL_RANGE(NLA_U32, &pp_fd_range),
 	[PAGEPUSH_A_COOKIE] = { .type = NLA_U64 },
+	[PAGEPUSH_A_PAUSE_TIMEOUT] = { .type = NLA_U32 },
 };
 
 static int pp_nl_put_u64(struct sk_buff *skb, int type, u64 value, int pad)
@@ -96,7 +97,11 @@ static int pp_nl_put_stats(struct sk_buff *skb, struct pp_session *s)
 	    pp_nl_put_u64(skb, PAGEPUSH_STAT_FAULTS_SIGBUS,
 			  atomic64_read(&s->faults.sigbus), PAGEPUSH_STAT_PAD) ||
 	    pp_nl_put_u64(skb, PAGEPUSH_STAT_SPLIT_BRAIN,
-			  atomic64_read(&s->split_brain), PAGEPUSH_STAT_PAD)) {
+			  atomic64_read(&s->split_brain), PAGEPUSH_STAT_PAD) ||
+	    pp_nl_put_u64(skb, PAGEPUSH_STAT_PAUSES,
+			  atomic64_read(&s->pauses), PAGEPUSH_STAT_PAD) ||
+	    pp_nl_put_u64(skb, PAGEPUSH_STAT_RECOVERIES,
+			  atomic64_read(&s->recoveries), PAGEPUSH_STAT_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}
@@ -181,7 +186,8 @@ static int pp_nl_fill(struct sk_buff *skb, struct pp_session *s, u32 portid,
 	/* Events carry no cookie and no counters: GET has them. */
 	if (cmd != PAGEPUSH_CMD_EVENT) {
 		if (nla_put_u64_64bit(skb, PAGEPUSH_A_COOKIE,
-				      READ_ONCE(s->cookie), PAGEPUSH_A_PAD))
+				      READ_ONCE(s->cookie), PAGEPUSH_A_PAD) ||
+		    nla_put_u32(skb, PAGEPUSH_A_PAUSE_TIMEOUT, s->pause_timeout))
 			goto cancel;
 		if (pp_nl_put_stats(skb, s))
 			goto cancel;
@@ -248,6 +254,7 @@ static struct pp_session *pp_nl_session(struct genl_info *info)
 static int pp_nl_new_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	const char *name = NULL;
+	u32 pause_timeout = 0;
 	struct pp_session *s;
 	int ret;
 
@@ -257,10 +264,12 @@ static int pp_nl_new_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	if (info->attrs[PAGEPUSH_A_NAME])
 		name = nla_data(info->attrs[PAGEPUSH_A_NAME]);
+	if (info->attrs[PAGEPUSH_A_PAUSE_TIMEOUT])
+		pause_timeout = nla_get_u32(info->attrs[PAGEPUSH_A_PAUSE_TIMEOUT]);
 
 	s = pp_session_create(nla_get_u64(info->attrs[PAGEPUSH_A_SIZE_BYTES]),
 			      nla_get_u32(info->attrs[PAGEPUSH_A_PAGE_SIZE_BYTES]),
-			      name, info->extack);
+			      name, pause_timeout, info->extack);
 	if (IS_ERR(s))
 		return PTR_ERR(s);
 	ret = pp_nl_reply(info, s);
@@ -320,13 +329,17 @@ static int pp_nl_del_doit(struct sk_buff *skb, struct genl_info *info)
 	return ret;
 }
 
-static int pp_nl_connect_doit(struct sk_buff *skb, struct genl_info *info)
+/*
+ * The sockets and cookie of CONNECT and RECOVER, and the session they are
+ * for; the caller hands the sockets to the session and puts it.
+ */
+static int pp_nl_sockets(struct genl_info *info, struct pp_session **sp,
+			 struct socket **prep, struct socket **postp, u64 *cookie)
 {
 	struct nlattr *pre_attr = info->attrs[PAGEPUSH_A_PRECOPY_FD];
 	struct nlattr *post_attr = info->attrs[PAGEPUSH_A_POSTCOPY_FD];
 	struct socket *pre, *post = NULL;
 	struct pp_session *s;
-	u64 cookie = 0;
 	int ret;
 
 	if (pp_nl_missing(info, PAGEPUSH_A_PRECOPY_FD,
@@ -337,8 +350,9 @@ static int pp_nl_connect_doit(struct sk_buff *skb, struct genl_info *info)
 				    "precopy and postcopy must be two different sockets");
 		return -EINVAL;
 	}
+	*cookie = 0;
 	if (info->attrs[PAGEPUSH_A_COOKIE])
-		cookie = nla_get_u64(info->attrs[PAGEPUSH_A_COOKIE]);
+		*cookie = nla_get_u64(info->attrs[PAGEPUSH_A_COOKIE]);
 
 	s = pp_nl_session(info);
 	if (IS_ERR(s))
@@ -360,8 +374,45 @@ static int pp_nl_connect_doit(struct sk_buff *skb, struct genl_info *info)
 			goto out_put;
 		}
 	}
-	ret = pp_session_connect(s, pre, post, cookie, info->extack);
+	*sp = s;
+	*prep = pre;
+	*postp = post;
+	return 0;
+
 out_put:
+	pp_session_put(s);
+	return ret;
+}
+
+static int pp_nl_connect_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct socket *pre, *post;
+	struct pp_session *s;
+	u64 cookie;
+	int ret;
+
+	ret = pp_nl_sockets(info, &s, &pre, &post, &cookie);
+	if (ret)
+		return ret;
+	ret = pp_session_connect(s, pre, post, cookie, info->extack);
+	pp_session_put(s);
+	return ret;
+}
+
+static int pp_nl_recover_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct socket *pre, *post;
+	struct pp_session *s;
+	u64 cookie;
+	int ret;
+
+	if (pp_nl_missing(info, PAGEPUSH_A_COOKIE,
+			  "missing attribute: the migration cookie"))
+		return -EINVAL;
+	ret = pp_nl_sockets(info, &s, &pre, &post, &cookie);
+	if (ret)
+		return ret;
+	ret = pp_session_recover(s, pre, post, cookie, info->extack);
 	pp_session_put(s);
 	return ret;
 }
@@ -386,6 +437,11 @@ static const struct genl_ops pp_ops[] = {
 	{
 		.cmd	= PAGEPUSH_CMD_CONNECT,
 		.doit	= pp_nl_connect_doit,
+		.flags	= GENL_ADMIN_PERM,
+	},
+	{
+		.cmd	= PAGEPUSH_CMD_RECOVER,
+		.doit	= pp_nl_recover_doit,
 		.flags	= GENL_ADMIN_PERM,
 	},
 };

@@ -395,8 +395,8 @@ static int pp_rx_pass(struct pp_channel *ch)
  * @data: the &struct pp_channel
  *
  * Runs until the socket fails, the peer closes it, or the teardown shuts
- * it down, then waits to be stopped. A failure while the session is
- * CONNECTED fails it.
+ * it down, then waits to be stopped. A protocol error fails the session;
+ * a lost connection pauses it.
  *
  * Return: 0.
  */
@@ -417,13 +417,16 @@ int pp_receive_thread(void *data)
 	}
 	complete(&ch->done);
 
-	/* Socket errors, unless the session ended and shut it down. */
-	if (ret && ret != -EPROTO && ret != -ENOMEM &&
-	    pp_session_state(s) == PAGEPUSH_STATE_CONNECTED)
-		pp_session_fail(s, "%s connection lost (%s)",
-				pp_channel_name(ch->id),
-				ret == -ECONNRESET ? "closed by the source" :
-				"socket error");
+	/*
+	 * A lost connection pauses the session, unless it ended and shut
+	 * the socket down (then it is no longer CONNECTED).
+	 */
+	if (ret == -ECONNRESET)
+		pp_session_pause(s, "%s connection lost (closed by the source)",
+				 pp_channel_name(ch->id));
+	else if (ret && ret != -EPROTO && ret != -ENOMEM)
+		pp_session_pause(s, "%s connection lost (error %pe)",
+				 pp_channel_name(ch->id), ERR_PTR(ret));
 
 	/* kthread_stop() needs the thread alive until it is called. */
 	set_current_state(TASK_INTERRUPTIBLE);

@@ -141,9 +141,9 @@ TRACE_EVENT(pagepush_state,
 	),
 	TP_printk("session=%u %s -> %s", __entry->session,
 		  __print_symbolic(__entry->old, { 1, "new" }, { 2, "connected" },
-				   { 3, "complete" }, { 4, "failed" }),
+				   { 3, "complete" }, { 4, "failed" }, { 5, "paused" }),
 		  __print_symbolic(__entry->new, { 1, "new" }, { 2, "connected" },
-				   { 3, "complete" }, { 4, "failed" }))
+				   { 3, "complete" }, { 4, "failed" }, { 5, "paused" }))
 );
 
 #endif /* _PAGEPUSH_TRACE_H */

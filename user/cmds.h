@@ -10,6 +10,7 @@ int cmd_status(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 #endif /* PAGEPUSH_CMDS_H */

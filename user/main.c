@@ -24,7 +24,8 @@ static const struct {
 	{ "attach", cmd_attach, "connect to a source and map its memory at /dev/pagepushN" },
 	{ "status", cmd_status, "show sessions, their progress and fault latency" },
 	{ "monitor", cmd_monitor, "follow session events" },
-	{ "detach", cmd_detach, "delete a session" },
+	{ "recover", cmd_recover, "resume a paused session from its source" },
+	{ "detach", cmd_detach, "delete a session (a paused one fails)" },
 	{ "new", cmd_new, "create a session by hand (no source yet)" },
 };
 

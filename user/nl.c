@@ -28,6 +28,7 @@ static const char *const pp_states[] = {
 	[PAGEPUSH_STATE_CONNECTED] = "connected",
 	[PAGEPUSH_STATE_COMPLETE] = "complete",
 	[PAGEPUSH_STATE_FAILED] = "failed",
+	[PAGEPUSH_STATE_PAUSED] = "paused",
 };
 
 static const char *const pp_events[] = {
@@ -36,6 +37,8 @@ static const char *const pp_events[] = {
 	[PAGEPUSH_EVENT_COMPLETE] = "complete",
 	[PAGEPUSH_EVENT_FAILED] = "failed",
 	[PAGEPUSH_EVENT_DELETED] = "deleted",
+	[PAGEPUSH_EVENT_PAUSED] = "paused",
+	[PAGEPUSH_EVENT_RESUMED] = "resumed",
 };
 
 const char *pp_state_name(uint32_t state)
@@ -147,6 +150,8 @@ static int pp_parse_session(struct nl_msg *msg, struct pp_session_info *info)
 		info->cookie = nla_get_u64(tb[PAGEPUSH_A_COOKIE]);
 	if (tb[PAGEPUSH_A_EVENT])
 		info->event = nla_get_u32(tb[PAGEPUSH_A_EVENT]);
+	if (tb[PAGEPUSH_A_PAUSE_TIMEOUT])
+		info->pause_timeout = nla_get_u32(tb[PAGEPUSH_A_PAUSE_TIMEOUT]);
 
 	if (tb[PAGEPUSH_A_STATS]) {
 		info->has_stats = true;
@@ -324,8 +329,10 @@ static int pp_copy_cb(const struct pp_session_info *info, void *arg)
 	return 0;
 }
 
-int pp_nl_new(struct pp_nl *nl, uint64_t size, uint32_t page_size,
-	      const char *name, struct pp_session_info *out)
+/* NEW with a pause timeout (seconds; 0: wait for RECOVER or DEL for ever). */
+int pp_nl_new_ex(struct pp_nl *nl, uint64_t size, uint32_t page_size,
+		 const char *name, uint32_t pause_timeout,
+		 struct pp_session_info *out)
 {
 	struct nl_msg *msg = pp_nl_msg(nl, PAGEPUSH_CMD_NEW, 0);
 
@@ -335,7 +342,15 @@ int pp_nl_new(struct pp_nl *nl, uint64_t size, uint32_t page_size,
 	nla_put_u32(msg, PAGEPUSH_A_PAGE_SIZE_BYTES, page_size);
 	if (name)
 		nla_put_string(msg, PAGEPUSH_A_NAME, name);
+	if (pause_timeout)
+		nla_put_u32(msg, PAGEPUSH_A_PAUSE_TIMEOUT, pause_timeout);
 	return pp_nl_send(nl, msg, out ? pp_copy_cb : NULL, out);
+}
+
+int pp_nl_new(struct pp_nl *nl, uint64_t size, uint32_t page_size,
+	      const char *name, struct pp_session_info *out)
+{
+	return pp_nl_new_ex(nl, size, page_size, name, 0, out);
 }
 
 int pp_nl_get(struct pp_nl *nl, uint32_t index, struct pp_session_info *out)
@@ -367,10 +382,10 @@ int pp_nl_del(struct pp_nl *nl, uint32_t index)
 	return pp_nl_send(nl, msg, NULL, NULL);
 }
 
-int pp_nl_connect(struct pp_nl *nl, uint32_t index, int precopy_fd,
-		  int postcopy_fd, uint64_t cookie)
+static int pp_nl_sockets(struct pp_nl *nl, uint8_t cmd, uint32_t index,
+			 int precopy_fd, int postcopy_fd, uint64_t cookie)
 {
-	struct nl_msg *msg = pp_nl_msg(nl, PAGEPUSH_CMD_CONNECT, 0);
+	struct nl_msg *msg = pp_nl_msg(nl, cmd, 0);
 
 	if (!msg)
 		return -ENOMEM;
@@ -380,6 +395,22 @@ int pp_nl_connect(struct pp_nl *nl, uint32_t index, int precopy_fd,
 		nla_put_u32(msg, PAGEPUSH_A_POSTCOPY_FD, postcopy_fd);
 	nla_put_u64(msg, PAGEPUSH_A_COOKIE, cookie);
 	return pp_nl_send(nl, msg, NULL, NULL);
+}
+
+/* Hand a NEW session its sockets (postcopy_fd -1: one connection). */
+int pp_nl_connect(struct pp_nl *nl, uint32_t index, int precopy_fd,
+		  int postcopy_fd, uint64_t cookie)
+{
+	return pp_nl_sockets(nl, PAGEPUSH_CMD_CONNECT, index, precopy_fd,
+			     postcopy_fd, cookie);
+}
+
+/* Hand a PAUSED session new sockets to the same source, and resume it. */
+int pp_nl_recover(struct pp_nl *nl, uint32_t index, int precopy_fd,
+		  int postcopy_fd, uint64_t cookie)
+{
+	return pp_nl_sockets(nl, PAGEPUSH_CMD_RECOVER, index, precopy_fd,
+			     postcopy_fd, cookie);
 }
 
 struct pp_find_ctx {

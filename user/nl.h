@@ -23,6 +23,7 @@ struct pp_session_info {
 	uint32_t state;
 	char reason[PAGEPUSH_REASON_MAX + 1];
 	uint64_t cookie;
+	uint32_t pause_timeout;
 	uint32_t event;
 	bool has_stats;
 	uint64_t stats[PAGEPUSH_STAT_MAX + 1];
@@ -49,10 +50,15 @@ const char *pp_event_name(uint32_t event);
 
 int pp_nl_new(struct pp_nl *nl, uint64_t size, uint32_t page_size,
 	      const char *name, struct pp_session_info *out);
+int pp_nl_new_ex(struct pp_nl *nl, uint64_t size, uint32_t page_size,
+		 const char *name, uint32_t pause_timeout,
+		 struct pp_session_info *out);
 int pp_nl_get(struct pp_nl *nl, uint32_t index, struct pp_session_info *out);
 int pp_nl_dump(struct pp_nl *nl, pp_session_cb cb, void *arg);
 int pp_nl_del(struct pp_nl *nl, uint32_t index);
 int pp_nl_connect(struct pp_nl *nl, uint32_t index, int precopy_fd,
+		  int postcopy_fd, uint64_t cookie);
+int pp_nl_recover(struct pp_nl *nl, uint32_t index, int precopy_fd,
 		  int postcopy_fd, uint64_t cookie);
 int pp_nl_find(struct pp_nl *nl, const char *dev, struct pp_session_info *out);
 

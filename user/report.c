@@ -83,6 +83,16 @@ void pp_report_text(FILE *f, const struct pp_session_info *in)
 			pp_fmt_usec(a, sizeof(a), pp_latency_percentile(in, 50)),
 			pp_fmt_usec(b, sizeof(b), pp_latency_percentile(in, 99)),
 			pp_fmt_usec(c, sizeof(c), pp_latency_percentile(in, 100)));
+	if (st[PAGEPUSH_STAT_PAUSES] || in->pause_timeout)
+		fprintf(f, "  recovery  %" PRIu64 " pauses, %" PRIu64
+			" recoveries; pause timeout %s\n",
+			st[PAGEPUSH_STAT_PAUSES], st[PAGEPUSH_STAT_RECOVERIES],
+			in->pause_timeout ? pp_fmt_usec(a, sizeof(a),
+							in->pause_timeout * 1e6) :
+			"none");
+	if (in->state == PAGEPUSH_STATE_PAUSED)
+		fprintf(f, "  recover   pagepush recover /dev/%s SRC:PORT\n",
+			in->device);
 	if (st[PAGEPUSH_STAT_SPLIT_BRAIN])
 		fprintf(f, "  errors    %" PRIu64 " split-brain chunks\n",
 			st[PAGEPUSH_STAT_SPLIT_BRAIN]);
@@ -106,7 +116,8 @@ void pp_report_json(FILE *f, const struct pp_session_info *in)
 	fprintf(f, ",");
 	pp_json_u64(f, "size_bytes", in->size, true);
 	pp_json_u64(f, "page_size_bytes", in->page_size, true);
-	pp_json_u64(f, "cookie", in->cookie, in->has_stats);
+	pp_json_u64(f, "cookie", in->cookie, true);
+	pp_json_u64(f, "pause_timeout_s", in->pause_timeout, in->has_stats);
 	if (in->has_stats) {
 		pp_json_u64(f, "pages_total", st[PAGEPUSH_STAT_PAGES_TOTAL], true);
 		pp_json_u64(f, "pages_present", st[PAGEPUSH_STAT_PAGES_PRESENT], true);
@@ -115,6 +126,8 @@ void pp_report_json(FILE *f, const struct pp_session_info *in)
 		pp_json_u64(f, "faults_held_total", st[PAGEPUSH_STAT_FAULTS_HELD_TOTAL], true);
 		pp_json_u64(f, "faults_sigbus", st[PAGEPUSH_STAT_FAULTS_SIGBUS], true);
 		pp_json_u64(f, "split_brain", st[PAGEPUSH_STAT_SPLIT_BRAIN], true);
+		pp_json_u64(f, "pauses", st[PAGEPUSH_STAT_PAUSES], true);
+		pp_json_u64(f, "recoveries", st[PAGEPUSH_STAT_RECOVERIES], true);
 		fprintf(f, "\"channels\":{");
 		for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++) {
 			const uint64_t *ch = in->chan[i];

@@ -17,6 +17,15 @@
  *
  * With --no-preempt there is one connection: a requested page goes out
  * on it as soon as the page in flight is complete.
+ *
+ * Recovery: when the connections are lost before COMPLETE (and the
+ * destination did not say ABORT), the source keeps its listening socket
+ * and waits up to --recover-timeout for the destination to come back
+ * with the same cookie (PAGEPUSH_HELLO_RECOVER). The destination then
+ * sends the bitmap of the pages it has (PRESENT frames, then RESUME):
+ * that, not what this process remembers sending, decides what is sent
+ * again, so a source restarted with the same --cookie serves a
+ * recovery as well as the original would.
  */
 #include <endian.h>
 #include <errno.h>
@@ -58,6 +67,8 @@ struct src_stats {
 	uint64_t dropped_sent;
 	uint64_t preemptions;
 	uint64_t resumed;
+	uint64_t recoveries;
+	uint64_t resent;
 };
 
 struct src {
@@ -69,12 +80,18 @@ struct src {
 	uint64_t nr_pages;
 	uint32_t chunk;
 	uint32_t notsent_lowat;
+	uint32_t link_timeout;
+	uint32_t recover_timeout;
+	bool want_preempt;
 	bool preempt;
 	bool locality;
 	bool no_background;
 	bool no_drain;
 	uint64_t cookie;
+	int lfd;
 	int fd[PAGEPUSH_NR_CHANNELS];
+	bool recovering;		/* the connections resume a migration */
+	bool served;			/* a destination connected once */
 
 	/* request queue, filled by the return-path thread */
 	pthread_mutex_t lock;
@@ -84,6 +101,7 @@ struct src {
 	int efd;			/* eventfd: the queue or a flag changed */
 	atomic_bool complete;		/* COMPLETE received */
 	atomic_bool gone;		/* return path ended */
+	atomic_bool aborted;		/* ABORT received */
 	char gone_why[160];		/* set before @gone */
 
 	/* scheduler, sender thread only */
@@ -208,6 +226,10 @@ static void *src_return_path(void *arg)
 			atomic_store(&s->complete, true);
 			src_kick(s);
 			break;
+		case PAGEPUSH_FRAME_ABORT:
+			atomic_store(&s->aborted, true);
+			src_gone(s, "the destination gave up on the migration");
+			return NULL;
 		default:
 			src_gone(s, "protocol error: %s frame on the return path",
 				 pp_frame_type_name(f.type));
@@ -593,14 +615,19 @@ static int src_run(struct src *s)
 	return 0;
 }
 
-/* Accept a connection and check its hello; returns fd or -1. */
-static int src_accept(struct src *s, int lfd, struct pagepush_hello *h)
+/*
+ * Accept a connection and read its hello. Returns the fd, -1 on a fatal
+ * error, -2 for a connection to forget.
+ */
+static int src_accept(int lfd, struct pagepush_hello *h)
 {
 	char err[128];
 	int fd;
 
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
+		if (errno == EINTR || errno == ECONNABORTED)
+			return -2;
 		pp_err("accept: %s", strerror(errno));
 		return -1;
 	}
@@ -617,7 +644,6 @@ static int src_accept(struct src *s, int lfd, struct pagepush_hello *h)
 		close(fd);
 		return -2;
 	}
-	(void)s;
 	return fd;
 }
 
@@ -630,41 +656,192 @@ static int src_answer(struct src *s, int fd, uint16_t role, uint32_t status)
 	return pp_write_all(fd, &h, sizeof(h));
 }
 
-/* Wait for the destination's connections; 0 or -1. */
-static int src_handshake(struct src *s, int lfd)
+/* Whether a PRECOPY hello may start (or resume) a migration: a status. */
+static uint32_t src_check_precopy(struct src *s, const struct pagepush_hello *h)
 {
+	uint64_t cookie = le64toh(h->cookie);
+
+	if (!(le32toh(h->flags) & PAGEPUSH_HELLO_RECOVER))
+		return cookie ? PAGEPUSH_HELLO_ECOOKIE :
+		       s->served ? PAGEPUSH_HELLO_EBUSY : PAGEPUSH_HELLO_OK;
+	if (cookie != s->cookie)
+		return PAGEPUSH_HELLO_ECOOKIE;
+	if (le64toh(h->size_bytes) != s->size ||
+	    le32toh(h->page_size) != s->page_size)
+		return PAGEPUSH_HELLO_EMISMATCH;
+	return PAGEPUSH_HELLO_OK;
+}
+
+/*
+ * Wait for the destination's connections, for ever (@timeout_ms < 0) or
+ * up to @timeout_ms. A new PRECOPY connection replaces one still waiting
+ * for its POSTCOPY partner (a destination that retried). Returns 0,
+ * -ETIMEDOUT, or -1 on a fatal error.
+ */
+static int src_handshake(struct src *s, int64_t timeout_ms)
+{
+	uint64_t deadline = pp_now_ns() + (uint64_t)timeout_ms * 1000000;
 	struct pagepush_hello h;
 	int fd;
 
 	while (s->fd[PRE] < 0 || (s->preempt && s->fd[POST] < 0)) {
+		struct pollfd pfd = { .fd = s->lfd, .events = POLLIN };
+		uint32_t status, flags;
 		uint16_t role;
+		int wait = -1;
 
-		fd = src_accept(s, lfd, &h);
+		if (timeout_ms >= 0) {
+			uint64_t now = pp_now_ns();
+
+			if (now >= deadline)
+				return -ETIMEDOUT;
+			wait = (deadline - now) / 1000000 + 1;
+		}
+		if (poll(&pfd, 1, wait) <= 0)
+			continue;
+		fd = src_accept(s->lfd, &h);
 		if (fd == -1)
 			return -1;
 		if (fd < 0)
 			continue;
 		role = le16toh(h.role);
-		if (role == PRE && s->fd[PRE] < 0 && !le64toh(h.cookie)) {
-			/* Preempt only if both ends want it. */
-			if (!(le32toh(h.flags) & PAGEPUSH_HELLO_PREEMPT))
-				s->preempt = false;
-			s->fd[PRE] = fd;
-			src_answer(s, fd, role, PAGEPUSH_HELLO_OK);
+		flags = le32toh(h.flags);
+		if (role == PRE) {
+			status = src_check_precopy(s, &h);
+			if (status == PAGEPUSH_HELLO_OK) {
+				if (s->fd[PRE] >= 0)
+					close(s->fd[PRE]);
+				/* Preempt only if both ends want it. */
+				s->preempt = s->want_preempt &&
+					     (flags & PAGEPUSH_HELLO_PREEMPT);
+				s->recovering = flags & PAGEPUSH_HELLO_RECOVER;
+				s->fd[PRE] = fd;
+			}
 		} else if (role == POST && s->fd[PRE] >= 0 && s->preempt &&
 			   s->fd[POST] < 0 && le64toh(h.cookie) == s->cookie) {
+			status = PAGEPUSH_HELLO_OK;
 			s->fd[POST] = fd;
-			src_answer(s, fd, role, PAGEPUSH_HELLO_OK);
 		} else {
-			uint32_t why = le64toh(h.cookie) && le64toh(h.cookie) != s->cookie ?
-				PAGEPUSH_HELLO_ECOOKIE : s->fd[PRE] >= 0 ?
-				PAGEPUSH_HELLO_EBUSY : PAGEPUSH_HELLO_EROLE;
-
-			src_answer(s, fd, role, why);
-			close(fd);
+			status = le64toh(h.cookie) && le64toh(h.cookie) != s->cookie ?
+				 PAGEPUSH_HELLO_ECOOKIE : s->fd[PRE] >= 0 ?
+				 PAGEPUSH_HELLO_EBUSY : PAGEPUSH_HELLO_EROLE;
 		}
+		src_answer(s, fd, role, status);
+		if (status != PAGEPUSH_HELLO_OK)
+			close(fd);
 	}
 	return 0;
+}
+
+/*
+ * A recovering destination says first which pages it has: PRESENT
+ * frames covering the region in order, then RESUME. What it lacks is sent
+ * (again): pages in flight when the connection broke, pages it dropped
+ * half assembled. Returns 0, or a negative errno (-EPROTO: bad frames).
+ */
+static int src_read_present(struct src *s)
+{
+	uint64_t next = 0, i, idx;
+	struct pagepush_frame f;
+	uint8_t *bits = NULL;
+	size_t cap = 0;
+	uint32_t len;
+	int ret;
+
+	for (;;) {
+		ret = pp_read_all(s->fd[PRE], &f, sizeof(f));
+		if (ret)
+			break;
+		len = le32toh(f.length);
+		if (f.version != PAGEPUSH_WIRE_VERSION) {
+			ret = -EPROTO;
+			break;
+		}
+		if (f.type == PAGEPUSH_FRAME_RESUME) {
+			ret = next == s->nr_pages ? 0 : -EPROTO;
+			break;
+		}
+		if (f.type != PAGEPUSH_FRAME_PRESENT ||
+		    le64toh(f.offset) != next * s->page_size || !len ||
+		    len > (s->nr_pages - next + 7) / 8) {
+			ret = -EPROTO;
+			break;
+		}
+		if (len > cap) {
+			uint8_t *p = realloc(bits, len);
+
+			if (!p) {
+				ret = -ENOMEM;
+				break;
+			}
+			bits = p;
+			cap = len;
+		}
+		ret = pp_read_all(s->fd[PRE], bits, len);
+		if (ret)
+			break;
+		for (i = 0; i < (uint64_t)len * 8 && next + i < s->nr_pages; i++) {
+			bool have = bits[i / 8] & (1u << (i % 8));
+
+			idx = next + i;
+			if (have && !s->sent[idx]) {
+				s->sent[idx] = 1;
+				s->nr_sent++;
+			} else if (!have && s->sent[idx]) {
+				/* Lost in flight or dropped half assembled. */
+				s->sent[idx] = 0;
+				s->nr_sent--;
+				s->st.resent++;
+			}
+		}
+		next += i;
+	}
+	free(bits);
+	return ret;
+}
+
+/* Forget the state of the connections that were lost. */
+static void src_reset(struct src *s)
+{
+	uint64_t idx;
+
+	/* A page cut short was dropped by the destination: start it over. */
+	s->inflight = false;
+	while (src_pop(s, &idx))
+		;
+	atomic_store(&s->complete, false);
+	atomic_store(&s->gone, false);
+	atomic_store(&s->aborted, false);
+	src_drain_kick(s);
+}
+
+static void src_close(struct src *s)
+{
+	unsigned int ch;
+
+	for (ch = 0; ch < PAGEPUSH_NR_CHANNELS; ch++) {
+		if (s->fd[ch] >= 0)
+			close(s->fd[ch]);
+		s->fd[ch] = -1;
+	}
+}
+
+/* Options of accepted connections; the error is only worth a warning. */
+static void src_tune(struct src *s)
+{
+	unsigned int ch;
+
+	for (ch = 0; ch < PAGEPUSH_NR_CHANNELS; ch++) {
+		if (s->fd[ch] < 0)
+			continue;
+		pp_tcp_nodelay(s->fd[ch]);
+		if (pp_tcp_link_timeout(s->fd[ch], s->link_timeout))
+			pp_warn("cannot set the link timeout: %s", strerror(errno));
+	}
+	/* Little unsent data queues ahead of an interruption. */
+	if (setsockopt(s->fd[PRE], IPPROTO_TCP, TCP_NOTSENT_LOWAT,
+		       &s->notsent_lowat, sizeof(s->notsent_lowat)))
+		pp_warn("TCP_NOTSENT_LOWAT: %s", strerror(errno));
 }
 
 static void src_report(struct src *s, FILE *f, double secs, bool ok)
@@ -692,6 +869,9 @@ static void src_report(struct src *s, FILE *f, double secs, bool ok)
 	if (s->preempt)
 		fprintf(f, "  preempt   %" PRIu64 " interruptions, %" PRIu64 " pages resumed\n",
 			st->preemptions, st->resumed);
+	if (st->recoveries)
+		fprintf(f, "  recovery  %" PRIu64 " recoveries, %" PRIu64 " pages sent again\n",
+			st->recoveries, st->resent);
 }
 
 static int src_write_stats(struct src *s, const char *path, double secs, bool ok)
@@ -711,26 +891,35 @@ static int src_write_stats(struct src *s, const char *path, double secs, bool ok
 		"\"requests_received\":%" PRIu64 ",\"requests_served\":%" PRIu64 ","
 		"\"requests_dropped_interrupted\":%" PRIu64 ","
 		"\"requests_dropped_sent\":%" PRIu64 ","
-		"\"preemptions\":%" PRIu64 ",\"pages_resumed\":%" PRIu64 "}\n",
+		"\"preemptions\":%" PRIu64 ",\"pages_resumed\":%" PRIu64 ","
+		"\"recoveries\":%" PRIu64 ",\"pages_resent\":%" PRIu64 "}\n",
 		ok ? "true" : "false", secs, s->preempt ? "true" : "false",
 		s->page_size, s->chunk, s->nr_pages,
 		st->pages[PRE], st->pages[POST], st->zero_pages[PRE],
 		st->zero_pages[POST], st->bytes[PRE], st->bytes[POST],
 		st->requests_received, st->requests_served,
 		st->dropped_interrupted, st->dropped_sent, st->preemptions,
-		st->resumed);
+		st->resumed, st->recoveries, st->resent);
 	return fclose(f) ? -1 : 0;
 }
+
+/* Default seconds to wait for a destination to recover lost connections. */
+#define SRC_RECOVER_TIMEOUT	300
 
 static void serve_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: %s serve [--listen ADDR:PORT] [--page-size 4K|2M] [--no-preempt]\n"
 		"                [--chunk SIZE] [--locality] [--notsent-lowat SIZE]\n"
-		"                [--stats-json FILE] [--no-background] [--no-drain] FILE\n\n"
+		"                [--stats-json FILE] [--no-background] [--no-drain]\n"
+		"                [--recover-timeout SECS] [--link-timeout SECS]\n"
+		"                [--cookie COOKIE] FILE\n\n"
 		"Serve the pages of FILE (a regular file, a hugetlbfs file, or a memfd\n"
 		"through /proc/PID/fd/N) to one destination, then exit 0 once it says\n"
-		"COMPLETE. The first line on stdout is 'listening on ADDR:PORT'.\n\n"
+		"COMPLETE. The first line on stdout is 'listening on ADDR:PORT'. If the\n"
+		"connections are lost, wait for the destination to recover them\n"
+		"('pagepush recover', or 'attach --persist') and carry on; exit 3 if it\n"
+		"gives up or does not come back in time.\n\n"
 		"  --listen ADDR:PORT   where to listen (default 0.0.0.0:%s; :0 picks a port)\n"
 		"  --page-size 4K|2M    page size of the region (default 2M); FILE's size\n"
 		"                       must be a multiple of it\n"
@@ -744,8 +933,92 @@ static void serve_usage(FILE *f)
 		"  --no-background      send requested pages only (pure postcopy; the\n"
 		"                       migration ends when every page was asked for)\n"
 		"  --no-drain           resume the background stream as soon as requested\n"
-		"                       pages are written, not once they are sent\n",
-		pp_prog, PP_DEFAULT_PORT);
+		"                       pages are written, not once they are sent\n"
+		"  --recover-timeout SECS  how long to wait for a destination that lost its\n"
+		"                       connections (default %u; 0: exit at once)\n"
+		"  --link-timeout SECS  silence after which a connection counts as lost\n"
+		"                       (default %u; 0: the system's TCP defaults)\n"
+		"  --cookie COOKIE      the migration cookie (default: random); give a\n"
+		"                       restarted source the cookie of the migration it\n"
+		"                       takes over (see 'pagepush status DEV' there)\n",
+		pp_prog, PP_DEFAULT_PORT, SRC_RECOVER_TIMEOUT, PP_DEFAULT_LINK_TIMEOUT);
+}
+
+/*
+ * Serve connections until the migration completes, the destination gives
+ * up, or it does not come back in time. Returns an exit code.
+ */
+static int src_serve(struct src *s, const char *stats)
+{
+	uint64_t t0 = 0;
+	bool ok = false;
+	pthread_t rp;
+	int rc;
+
+	for (;;) {
+		rc = src_handshake(s, s->served ? (int64_t)s->recover_timeout * 1000 : -1);
+		if (rc == -ETIMEDOUT) {
+			pp_err("the destination did not recover within %u s", s->recover_timeout);
+			break;
+		}
+		if (rc)
+			break;
+		src_tune(s);
+		if (s->recovering) {
+			rc = src_read_present(s);
+			if (rc) {
+				pp_warn("a recovery broke off: %s", rc == -EPROTO ?
+					"bad PRESENT frames" : strerror(-rc));
+				src_close(s);
+				if (rc == -EPROTO || rc == -ENOMEM)
+					break;
+				continue;
+			}
+			src_reset(s);
+			s->st.recoveries++;
+			fprintf(stderr, "%s: recovered: the destination has %" PRIu64
+				" of %" PRIu64 " pages\n", pp_prog, s->nr_sent, s->nr_pages);
+		}
+		if (!s->served) {
+			fprintf(stderr, "%s: serving %s (%" PRIu64 " pages of %s) with%s preemption, cookie %#" PRIx64 "\n",
+				pp_prog, s->path, s->nr_pages,
+				pp_fmt_page_size(s->page_size),
+				s->preempt ? "" : "out", s->cookie);
+			s->served = true;
+			t0 = pp_now_ns();
+		}
+
+		if (pthread_create(&rp, NULL, src_return_path, s)) {
+			pp_err("cannot start the return-path thread");
+			src_close(s);
+			break;
+		}
+		rc = src_run(s);
+		if (rc && !atomic_load(&s->gone))
+			src_gone(s, "sending failed: %s", strerror(-rc));
+		shutdown(s->fd[PRE], SHUT_RDWR);
+		if (s->fd[POST] >= 0)
+			shutdown(s->fd[POST], SHUT_RDWR);
+		pthread_join(rp, NULL);
+		src_close(s);
+		if (!rc) {
+			ok = true;
+			break;
+		}
+		if (atomic_load(&s->aborted) || !s->recover_timeout) {
+			pp_err("%s", s->gone_why);
+			break;
+		}
+		fprintf(stderr, "%s: connection lost (%s); waiting up to %u s for the destination to recover\n",
+			pp_prog, s->gone_why, s->recover_timeout);
+	}
+
+	if (!s->served)
+		return PP_EXIT_FAIL;
+	src_report(s, stdout, (pp_now_ns() - t0) / 1e9, ok);
+	if (stats && src_write_stats(s, stats, (pp_now_ns() - t0) / 1e9, ok))
+		return PP_EXIT_FAIL;
+	return ok ? PP_EXIT_OK : PP_EXIT_MIGRATION;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -760,6 +1033,9 @@ int cmd_serve(int argc, char **argv)
 		{ "stats-json", required_argument, NULL, 'S' },
 		{ "no-background", no_argument, NULL, 'B' },
 		{ "no-drain", no_argument, NULL, 'D' },
+		{ "recover-timeout", required_argument, NULL, 'R' },
+		{ "link-timeout", required_argument, NULL, 'T' },
+		{ "cookie", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
@@ -767,19 +1043,20 @@ int cmd_serve(int argc, char **argv)
 		.page_size = 2 << 20,
 		.chunk = 4096,
 		.notsent_lowat = 128 << 10,
-		.preempt = true,
+		.link_timeout = PP_DEFAULT_LINK_TIMEOUT,
+		.recover_timeout = SRC_RECOVER_TIMEOUT,
+		.want_preempt = true,
+		.lfd = -1,
 		.fd = { -1, -1 },
 		.lock = PTHREAD_MUTEX_INITIALIZER,
 	};
 	const char *listen_addr = "0.0.0.0:" PP_DEFAULT_PORT, *stats = NULL;
-	char bound[128];
-	uint64_t v, t0;
+	char bound[128], *end;
 	struct stat stt;
-	pthread_t rp;
-	int c, lfd, ffd, ret = PP_EXIT_FAIL, rc;
-	unsigned int ch;
+	uint64_t v;
+	int c, ffd, ret;
 
-	while ((c = getopt_long(argc, argv, "l:p:Nc:Lw:S:BDh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:p:Nc:Lw:S:BDR:T:C:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen_addr = optarg;
@@ -791,7 +1068,7 @@ int cmd_serve(int argc, char **argv)
 			}
 			break;
 		case 'N':
-			s.preempt = false;
+			s.want_preempt = false;
 			break;
 		case 'c':
 			if (pp_parse_size(optarg, &v) || v < 512 || v > (2 << 20) ||
@@ -820,6 +1097,27 @@ int cmd_serve(int argc, char **argv)
 		case 'D':
 			s.no_drain = true;
 			break;
+		case 'R':
+			if (pp_parse_u32(optarg, &s.recover_timeout)) {
+				pp_err("bad --recover-timeout '%s': seconds", optarg);
+				return PP_EXIT_USAGE;
+			}
+			break;
+		case 'T':
+			if (pp_parse_u32(optarg, &s.link_timeout) ||
+			    s.link_timeout > UINT32_MAX / 1000) {
+				pp_err("bad --link-timeout '%s': seconds", optarg);
+				return PP_EXIT_USAGE;
+			}
+			break;
+		case 'C':
+			errno = 0;
+			s.cookie = strtoull(optarg, &end, 0);
+			if (errno || *end || !s.cookie) {
+				pp_err("bad --cookie '%s': a non-zero number (0x... for hex)", optarg);
+				return PP_EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			serve_usage(stdout);
 			return PP_EXIT_OK;
@@ -835,6 +1133,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (s.chunk > s.page_size)
 		s.chunk = s.page_size;
+	s.preempt = s.want_preempt;
 	s.path = argv[optind];
 
 	ffd = open(s.path, O_RDONLY | O_CLOEXEC);
@@ -862,56 +1161,20 @@ int cmd_serve(int argc, char **argv)
 		pp_err("out of memory");
 		return PP_EXIT_FAIL;
 	}
-	if (getrandom(&s.cookie, sizeof(s.cookie), 0) != sizeof(s.cookie) || !s.cookie)
-		s.cookie = pp_now_ns() | 1;
+	while (!s.cookie) {
+		if (getrandom(&s.cookie, sizeof(s.cookie), 0) != sizeof(s.cookie))
+			s.cookie = pp_now_ns() | 1;
+	}
 
-	lfd = pp_tcp_listen(listen_addr, bound, sizeof(bound));
-	if (lfd < 0) {
-		pp_err("cannot listen on %s: %s", listen_addr, strerror(-lfd));
+	s.lfd = pp_tcp_listen(listen_addr, bound, sizeof(bound));
+	if (s.lfd < 0) {
+		pp_err("cannot listen on %s: %s", listen_addr, strerror(-s.lfd));
 		return PP_EXIT_FAIL;
 	}
 	printf("listening on %s\n", bound);
 	fflush(stdout);
 
-	if (src_handshake(&s, lfd))
-		goto out;
-	close(lfd);
-	for (ch = 0; ch < PAGEPUSH_NR_CHANNELS; ch++) {
-		if (s.fd[ch] >= 0)
-			pp_tcp_nodelay(s.fd[ch]);
-	}
-	/* Little unsent data queues ahead of an interruption. */
-	if (setsockopt(s.fd[PRE], IPPROTO_TCP, TCP_NOTSENT_LOWAT,
-		       &s.notsent_lowat, sizeof(s.notsent_lowat)))
-		pp_warn("TCP_NOTSENT_LOWAT: %s", strerror(errno));
-	fprintf(stderr, "%s: serving %s (%" PRIu64 " pages of %s) with%s preemption\n",
-		pp_prog, s.path, s.nr_pages, pp_fmt_page_size(s.page_size),
-		s.preempt ? "" : "out");
-
-	t0 = pp_now_ns();
-	if (pthread_create(&rp, NULL, src_return_path, &s)) {
-		pp_err("cannot start the return-path thread");
-		goto out;
-	}
-	rc = src_run(&s);
-	if (rc && atomic_load(&s.gone))
-		pp_err("%s", s.gone_why);
-	else if (rc)
-		pp_err("sending failed: %s", strerror(-rc));
-	ret = rc ? PP_EXIT_FAIL : PP_EXIT_OK;
-
-	src_report(&s, stdout, (pp_now_ns() - t0) / 1e9, !rc);
-	if (stats && src_write_stats(&s, stats, (pp_now_ns() - t0) / 1e9, !rc))
-		ret = PP_EXIT_FAIL;
-	for (ch = 0; ch < PAGEPUSH_NR_CHANNELS; ch++) {
-		if (s.fd[ch] >= 0)
-			shutdown(s.fd[ch], SHUT_RDWR);
-	}
-	pthread_join(rp, NULL);
-out:
-	for (ch = 0; ch < PAGEPUSH_NR_CHANNELS; ch++) {
-		if (s.fd[ch] >= 0)
-			close(s.fd[ch]);
-	}
+	ret = src_serve(&s, stats);
+	close(s.lfd);
 	return ret;
 }

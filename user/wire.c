@@ -159,6 +159,34 @@ int pp_tcp_nodelay(int fd)
 	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/**
+ * pp_tcp_link_timeout() - declare a connection lost after @secs of silence
+ * @fd: connected TCP socket
+ * @secs: seconds; 0 leaves the system's defaults (minutes to hours)
+ *
+ * Data unacknowledged for @secs fails the connection (TCP_USER_TIMEOUT),
+ * and an idle connection sends keepalive probes after @secs / 2, so a
+ * peer or link that vanished is noticed on both sides within about @secs,
+ * whether data is flowing or not. The kernel's receive threads inherit
+ * these settings with the socket.
+ *
+ * Return: 0 or -1 with errno set.
+ */
+int pp_tcp_link_timeout(int fd, unsigned int secs)
+{
+	int one = 1, idle = secs / 2 ? secs / 2 : 1, intvl = secs / 4 ? secs / 4 : 1;
+	unsigned int ms = secs * 1000;
+
+	if (!secs)
+		return 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)))
+		return -1;
+	return 0;
+}
+
 int pp_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -218,6 +246,7 @@ static const char *const pp_hello_statuses[] = {
 	[PAGEPUSH_HELLO_ECOOKIE] = "unknown migration cookie",
 	[PAGEPUSH_HELLO_EROLE] = "unexpected channel",
 	[PAGEPUSH_HELLO_EBUSY] = "the source serves another destination",
+	[PAGEPUSH_HELLO_EMISMATCH] = "the source serves a region of another size or page size",
 };
 
 const char *pp_hello_status_name(uint32_t status)
@@ -268,6 +297,9 @@ const char *pp_frame_type_name(uint8_t type)
 	case PAGEPUSH_FRAME_DISCARD: return "DISCARD";
 	case PAGEPUSH_FRAME_REQUEST: return "REQUEST";
 	case PAGEPUSH_FRAME_COMPLETE: return "COMPLETE";
+	case PAGEPUSH_FRAME_PRESENT: return "PRESENT";
+	case PAGEPUSH_FRAME_RESUME: return "RESUME";
+	case PAGEPUSH_FRAME_ABORT: return "ABORT";
 	default: return "unknown";
 	}
 }

@@ -12,10 +12,13 @@
 
 /* Default port of 'pagepush serve'. */
 #define PP_DEFAULT_PORT "7474"
+/* Default seconds of silence after which a connection counts as lost. */
+#define PP_DEFAULT_LINK_TIMEOUT 20
 
 int pp_tcp_listen(const char *addr, char *bound, size_t len);
 int pp_tcp_dial(const char *addr, int timeout_ms, char *err, size_t errlen);
 int pp_tcp_nodelay(int fd);
+int pp_tcp_link_timeout(int fd, unsigned int secs);
 int pp_write_all(int fd, const void *buf, size_t len);
 int pp_read_all(int fd, void *buf, size_t len);
 

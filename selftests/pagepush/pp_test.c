@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -139,6 +140,52 @@ int pp_send_page(int fd, uint64_t off, uint32_t page_size, uint32_t chunk,
 			return ret;
 	}
 	return 0;
+}
+
+/* Page @idx with the test pattern, in chunks of @chunk bytes. */
+int pp_send_pattern_page(int fd, uint32_t page_size, uint64_t idx,
+			 uint32_t chunk)
+{
+	void *buf = malloc(page_size);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	pp_pattern(buf, page_size, idx * page_size);
+	ret = pp_send_page(fd, idx * page_size, page_size, chunk, buf);
+	free(buf);
+	return ret;
+}
+
+/*
+ * A connected session of @nr_pages pages, its device open (*@fd) and
+ * mapped shared (*@mem): what most data-path tests start from.
+ */
+int pp_fake_map(struct pp_fake *f, uint64_t nr_pages, uint32_t page_size,
+		bool two_channels, int *fd, char **mem)
+{
+	int ret;
+
+	ret = pp_fake_new(f, nr_pages * page_size, page_size);
+	if (!ret)
+		ret = pp_fake_connect(f, two_channels);
+	if (ret)
+		return ret;
+	*fd = open(f->dev, O_RDWR);
+	if (*fd < 0)
+		return -errno;
+	*mem = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	return *mem == MAP_FAILED ? -errno : 0;
+}
+
+/* Undo pp_fake_map() and pp_fake_close() the session. */
+void pp_fake_unmap(struct pp_fake *f, int fd, char *mem)
+{
+	if (mem && mem != MAP_FAILED)
+		munmap(mem, f->size);
+	if (fd >= 0)
+		close(fd);
+	pp_fake_close(f);
 }
 
 /* 1 with a frame, 0 on timeout, negative errno on error or EOF. */

@@ -31,11 +31,16 @@ int pp_tcp_pair(int *client, int *server);
 int pp_fake_new(struct pp_fake *f, uint64_t size, uint32_t page_size);
 int pp_fake_connect(struct pp_fake *f, bool two_channels);
 void pp_fake_close(struct pp_fake *f);
+int pp_fake_map(struct pp_fake *f, uint64_t nr_pages, uint32_t page_size,
+		bool two_channels, int *fd, char **mem);
+void pp_fake_unmap(struct pp_fake *f, int fd, char *mem);
 
 int pp_send_frame(int fd, uint8_t type, uint64_t off, uint32_t len,
 		  const void *data);
 int pp_send_page(int fd, uint64_t off, uint32_t page_size, uint32_t chunk,
 		 const void *data);
+int pp_send_pattern_page(int fd, uint32_t page_size, uint64_t idx,
+			 uint32_t chunk);
 int pp_recv_frame(int fd, struct pagepush_frame *f, int timeout_ms);
 
 int pp_wait_state(struct pp_nl *nl, uint32_t index, uint32_t state,

@@ -34,19 +34,6 @@ static void *page_data(uint32_t page_size, uint64_t idx)
 	return buf;
 }
 
-static int send_pattern_page(int fd, uint32_t page_size, uint64_t idx,
-			     uint32_t chunk)
-{
-	void *buf = page_data(page_size, idx);
-	int ret;
-
-	if (!buf)
-		return -ENOMEM;
-	ret = pp_send_page(fd, idx * page_size, page_size, chunk, buf);
-	free(buf);
-	return ret;
-}
-
 /* In a forked child: let go of the source's ends, so that closing them
  * in the parent closes the connections.
  */
@@ -91,24 +78,14 @@ FIXTURE_VARIANT_ADD(src, page_4k_two_channels) { .page_size = SZ_4K, .two = true
 
 FIXTURE_SETUP(src)
 {
-	uint64_t size = (uint64_t)NR_PAGES * variant->page_size;
-
-	ASSERT_EQ(0, pp_fake_new(&self->f, size, variant->page_size))
+	ASSERT_EQ(0, pp_fake_map(&self->f, NR_PAGES, variant->page_size,
+				 variant->two, &self->fd, &self->mem))
 		TH_LOG("%s", pp_nl_strerror(&self->f.nl));
-	ASSERT_EQ(0, pp_fake_connect(&self->f, variant->two))
-		TH_LOG("%s", pp_nl_strerror(&self->f.nl));
-	self->fd = open(self->f.dev, O_RDWR);
-	ASSERT_GE(self->fd, 0);
-	self->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 self->fd, 0);
-	ASSERT_NE(MAP_FAILED, self->mem);
 }
 
 FIXTURE_TEARDOWN(src)
 {
-	munmap(self->mem, self->f.size);
-	close(self->fd);
-	pp_fake_close(&self->f);
+	pp_fake_unmap(&self->f, self->fd, self->mem);
 }
 
 struct toucher {
@@ -158,7 +135,7 @@ TEST_F(src, held_until_page_arrives_one_request)
 	/* Eight tasks wait, one request went out. */
 	EXPECT_EQ(-1, next_request(self->f.src[0], ps, 300));
 
-	ASSERT_EQ(0, send_pattern_page(self->f.src[ch], ps, 5, ps));
+	ASSERT_EQ(0, pp_send_pattern_page(self->f.src[ch], ps, 5, ps));
 	for (i = 0; i < 8; i++) {
 		pthread_join(t[i].tid, NULL);
 		EXPECT_TRUE(t[i].ok);
@@ -184,7 +161,7 @@ TEST_F(src, complete_after_every_page)
 
 	/* Chunks of 4 KiB on precopy, as the real source sends them. */
 	for (i = 0; i < NR_PAGES; i++)
-		ASSERT_EQ(0, send_pattern_page(self->f.src[0], ps, i, SZ_4K));
+		ASSERT_EQ(0, pp_send_pattern_page(self->f.src[0], ps, i, SZ_4K));
 	ASSERT_EQ(0, pp_wait_state(&self->f.nl, self->f.info.index,
 				   PAGEPUSH_STATE_COMPLETE, WAIT_MS, &info));
 	EXPECT_TRUE(pp_pattern_ok(self->mem, NR_PAGES * ps, 0));
@@ -209,11 +186,11 @@ TEST_F(src, zero_and_duplicate_pages)
 
 	ASSERT_NE(NULL, zero);
 	ASSERT_EQ(0, pp_send_frame(self->f.src[0], PAGEPUSH_FRAME_ZERO, 0, 2 * ps, NULL));
-	ASSERT_EQ(0, send_pattern_page(self->f.src[0], ps, 2, SZ_4K));
-	ASSERT_EQ(0, send_pattern_page(self->f.src[0], ps, 2, SZ_4K));
+	ASSERT_EQ(0, pp_send_pattern_page(self->f.src[0], ps, 2, SZ_4K));
+	ASSERT_EQ(0, pp_send_pattern_page(self->f.src[0], ps, 2, SZ_4K));
 	ASSERT_EQ(0, pp_send_frame(self->f.src[0], PAGEPUSH_FRAME_ZERO, ps, ps, NULL));
 	for (i = 3; i < NR_PAGES; i++)
-		ASSERT_EQ(0, send_pattern_page(self->f.src[0], ps, i, ps));
+		ASSERT_EQ(0, pp_send_pattern_page(self->f.src[0], ps, i, ps));
 	ASSERT_EQ(0, pp_wait_state(&self->f.nl, self->f.info.index,
 				   PAGEPUSH_STATE_COMPLETE, WAIT_MS, &info));
 	EXPECT_EQ(0, memcmp(self->mem, zero, ps));
@@ -285,7 +262,7 @@ TEST_F(src, munmap_and_exit_while_held)
 	EXPECT_EQ(0u, v);
 	/* The session still works for others. */
 	ASSERT_EQ(1, next_request(self->f.src[0], variant->page_size, WAIT_MS));
-	ASSERT_EQ(0, send_pattern_page(self->f.src[0], variant->page_size, 1,
+	ASSERT_EQ(0, pp_send_pattern_page(self->f.src[0], variant->page_size, 1,
 				       variant->page_size));
 	EXPECT_TRUE(pp_pattern_ok(self->mem + variant->page_size,
 				  variant->page_size, variant->page_size));
@@ -426,14 +403,14 @@ TEST_F(gup, held_until_page_arrives)
 	free(j.buf);
 }
 
-TEST_F(src, source_vanishes_held_task_gets_sigbus)
+TEST_F(src, source_vanishes_session_pauses)
 {
 	struct pp_session_info info;
 	uint32_t ps = variant->page_size;
 	pid_t pid;
 	int status, i;
 
-	ASSERT_EQ(0, send_pattern_page(self->f.src[0], ps, 0, ps));
+	ASSERT_EQ(0, pp_send_pattern_page(self->f.src[0], ps, 0, ps));
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
@@ -449,12 +426,17 @@ TEST_F(src, source_vanishes_held_task_gets_sigbus)
 			self->f.src[i] = -1;
 		}
 	}
+	/* Paused, not failed: the task stays held (recover_test resumes). */
+	ASSERT_EQ(0, pp_wait_state(&self->f.nl, self->f.info.index,
+				   PAGEPUSH_STATE_PAUSED, WAIT_MS, &info));
+	EXPECT_NE(NULL, strstr(info.reason, "connection lost")) TH_LOG("%s", info.reason);
+	usleep(200000);
+	EXPECT_EQ(0, waitpid(pid, &status, WNOHANG));
+	/* Given up: now SIGBUS. */
+	ASSERT_EQ(0, pp_nl_del(&self->f.nl, self->f.info.index));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFSIGNALED(status));
 	EXPECT_EQ(SIGBUS, WTERMSIG(status));
-	ASSERT_EQ(0, pp_wait_state(&self->f.nl, self->f.info.index,
-				   PAGEPUSH_STATE_FAILED, WAIT_MS, &info));
-	EXPECT_NE(NULL, strstr(info.reason, "connection lost")) TH_LOG("%s", info.reason);
 	/* What arrived stays usable. */
 	EXPECT_TRUE(pp_pattern_ok(self->mem, ps, 0));
 }
@@ -464,7 +446,7 @@ TEST_F(src, eos_with_pages_missing_fails)
 	struct pp_session_info info;
 	int i;
 
-	ASSERT_EQ(0, send_pattern_page(self->f.src[0], variant->page_size, 0,
+	ASSERT_EQ(0, pp_send_pattern_page(self->f.src[0], variant->page_size, 0,
 				       variant->page_size));
 	for (i = 0; i < PAGEPUSH_NR_CHANNELS; i++) {
 		if (self->f.src[i] >= 0)
@@ -681,7 +663,7 @@ TEST(memory_returns_after_delete)
 	ASSERT_EQ(0, pp_fake_new(&f, size, SZ_2M));
 	ASSERT_EQ(0, pp_fake_connect(&f, true));
 	for (i = 0; i < pages; i++)
-		ASSERT_EQ(0, send_pattern_page(f.src[i & 1], SZ_2M, i, SZ_2M));
+		ASSERT_EQ(0, pp_send_pattern_page(f.src[i & 1], SZ_2M, i, SZ_2M));
 	ASSERT_EQ(0, pp_wait_state(&f.nl, f.info.index, PAGEPUSH_STATE_COMPLETE,
 				   WAIT_MS, &info));
 	/* The source closes after COMPLETE; the teardown then drops any page
@@ -780,7 +762,7 @@ TEST(tracepoints)
 	t.offset = 2 * SZ_2M;
 	ASSERT_EQ(0, pthread_create(&t.tid, NULL, touch_thread, &t));
 	ASSERT_EQ(2, next_request(f.src[0], SZ_2M, WAIT_MS));
-	ASSERT_EQ(0, send_pattern_page(f.src[1], SZ_2M, 2, SZ_2M));
+	ASSERT_EQ(0, pp_send_pattern_page(f.src[1], SZ_2M, 2, SZ_2M));
 	pthread_join(t.tid, NULL);
 	EXPECT_TRUE(t.ok);
 	send_raw(f.src[0], 1, 77, 0, 0, 0);
