@@ -138,23 +138,34 @@ fi
 "$PAGEPUSH" detach "$dev"
 
 # ---- 2. connections aborted again and again; attach --persist ----------
-pp_link_shape 40mbit 2
+# Between cuts the link also flaps (down for 300 ms): TCP rides that out.
+pp_link_shape 10mbit 2
+head -c 32M "$tmp/src.bin" > "$tmp/small.bin"
+t0=$(date +%s)
 pp_serve_bg "$tmp/serve3.out" --page-size 2M --stats-json "$tmp/stats3.json" \
-	--link-timeout 3 "$tmp/src.bin"
+	--link-timeout 3 "$tmp/small.bin"
 pp_dst "$PAGEPUSH" attach --persist --link-timeout 3 "$PP_SERVE_ADDR" \
 	> "$tmp/attach3.out" 2> "$tmp/attach3.err" &
 att=$!
 dev=$(first_line "$tmp/attach3.out")
-pp_dst "$PP_WORKLOAD" --access random --threads 4 --touches 16 --seed 5 --verify \
-	--ref "$tmp/src.bin" --json "$dev" > "$tmp/wl3.json" 2>&1 &
+pp_dst "$PP_WORKLOAD" --access random --threads 4 --touches 8 --seed 5 --verify \
+	--ref "$tmp/small.bin" --json "$dev" > "$tmp/wl3.json" 2>&1 &
 wl=$!
 tried=0
 cut=0
+flaps=0
 seed=${PP_RECOVER_SEED:-$RANDOM}
 RANDOM=$seed
 pp_log "cut seed $seed"
 while [ $tried -lt "$CUTS" ] && [ "$(state "$dev")" != complete ]; do
-	sleep "0.$((RANDOM % 9 + 1))"
+	sleep "0.$((RANDOM % 7 + 3))"
+	if [ $((RANDOM % 3)) = 0 ]; then
+		pp_dst ip link set pp-dst down
+		sleep 0.3
+		pp_dst ip link set pp-dst up
+		flaps=$((flaps + 1))
+		continue
+	fi
 	# Only while connected: a cut during a recovery just fails that attempt.
 	[ "$(state "$dev")" = connected ] || continue
 	tried=$((tried + 1))
@@ -170,7 +181,7 @@ src=$?
 json=$("$PAGEPUSH" status --json "$dev")
 pauses=$(field "$json" pauses)
 recovered=$(field "$json" recoveries)
-pp_log "cuts tried $tried, cut $cut, pauses $pauses, recovered $recovered"
+pp_log "cuts tried $tried, cut $cut, link flaps $flaps, pauses $pauses, recovered $recovered in $(( $(date +%s) - t0 )) s"
 if [ $wrc = 0 ] && [ $arc = 0 ] && [ $src = 0 ] && grep -q '"verified":true' "$tmp/wl3.json" &&
    [ "$pauses" = "$recovered" ] && [ "$pauses" -ge 1 ] && [ "$pauses" -le "$cut" ]; then
 	pp_tap_ok "$cut cuts: every pause recovered ($recovered), byte-identical"
