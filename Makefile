@@ -12,6 +12,9 @@
 #   make style        checkpatch --strict, sparse, W=1
 #   make install      module (+depmod), helper, uapi header
 #   make dkms-install sources into /usr/src/pagepush-VERSION for dkms
+#   make kernels      build the module against every installed kernel tree
+#   make deps-kernels install the newest headers of each kernel series and
+#                     flavour Debian's apt offers (for make kernels)
 #
 # KDIR is the kernel build tree; by default the headers of the kernel the
 # test VM boots. On a real host: make KDIR=/lib/modules/$(uname -r)/build
@@ -109,6 +112,36 @@ dkms-install:
 	done
 	@echo "sources in $(DESTDIR)/usr/src/pagepush-$(VERSION); now: dkms install pagepush/$(VERSION)"
 
+# Portability: the module builds, warning-free (W=1), against every kernel
+# tree installed here, each in its own copy of the sources.
+kernels:
+	@trees=$$(ls -d /lib/modules/*/build 2>/dev/null); \
+	[ -n "$$trees" ] || { echo "no kernel trees in /lib/modules: make deps-kernels" >&2; exit 1; }; \
+	fail=0; for t in $$trees; do \
+		k=$$(basename $$(dirname $$t)); d=build/kernels/$$k; \
+		rm -rf $$d; mkdir -p $$d; \
+		cp -r Kbuild VERSION kernel $$d/; \
+		find $$d -name '*.o' -o -name '*.ko' -o -name '*.mod*' -o -name '.*.cmd' | xargs rm -f; \
+		if $(MAKE) -s -C $$t M=$(CURDIR)/$$d W=1 PAGEPUSH_VERSION=$(VERSION) modules > $$d.log 2>&1 && \
+		   ! grep -qE 'warning|error' $$d.log; then \
+			echo "kernels: $$k ok"; \
+		else \
+			echo "kernels: $$k FAILED:"; sed 's/^/  /' $$d.log; fail=1; \
+		fi; \
+	done; exit $$fail
+
+# The newest headers of each series (6.1, 6.12, ...) and flavour (amd64,
+# cloud-amd64, rt-amd64) that apt offers: what 'make kernels' builds for.
+deps-kernels:
+	@pkgs=$$(apt-cache search --names-only '^linux-headers-[0-9][0-9.+a-z-]*-(amd64|cloud-amd64|rt-amd64)$$' | \
+		awk '{ print $$1 }' | \
+		awk '{ flav = $$0; sub(/^linux-headers-[0-9]+\.[0-9]+[^-]*-([0-9]+-)?/, "", flav); \
+		       ser = $$0; sub(/^linux-headers-/, "", ser); split(ser, v, "."); \
+		       print v[1] "." v[2] " " flav " " $$0 }' | \
+		sort -k1,1 -k2,2 -k3,3V | awk '{ last[$$1 " " $$2] = $$3 } END { for (k in last) print last[k] }'); \
+	echo "installing:" $$pkgs; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkgs
+
 bench: deps
 	$(MAKE) all
 	$(MAKE) -C bench
@@ -134,4 +167,4 @@ clean:
 	rm -rf build
 
 .PHONY: all module user selftests deps check vm-run demo bench style clean \
-	install uninstall dkms-install
+	install uninstall dkms-install kernels deps-kernels

@@ -12,6 +12,7 @@
 #define _PAGEPUSH_TRACE_H
 
 #include <linux/tracepoint.h>
+#include "compat/compat.h"
 
 TRACE_EVENT(pagepush_fault_hold,
 	TP_PROTO(u32 session, unsigned long page, unsigned int flags),
@@ -121,7 +122,7 @@ TRACE_EVENT(pagepush_protocol_error,
 	),
 	TP_fast_assign(
 		__entry->session = session;
-		__assign_str(reason, reason);
+		pp_assign_str(reason, reason);
 	),
 	TP_printk("session=%u reason=%s", __entry->session, __get_str(reason))
 );

@@ -54,4 +54,11 @@ static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 #define PP_MCGRP_ADMIN_FLAGS
 #endif
 
+/* 6.10 made __assign_str() take the field only: the source is known. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+#define pp_assign_str(field, src) __assign_str(field)
+#else
+#define pp_assign_str(field, src) __assign_str(field, src)
+#endif
+
 #endif /* _PAGEPUSH_COMPAT_H */
