@@ -219,8 +219,9 @@ static void detach_usage(FILE *f)
 	fprintf(f,
 		"usage: %s detach DEV\n\n"
 		"Delete a session (DEV: /dev/pagepushN, N, or its name). A migration\n"
-		"in progress stops; the device node goes away. Mappings keep the pages\n"
-		"that arrived; touching one that never arrived raises SIGBUS.\n",
+		"in progress or paused stops (the source is told when it can be);\n"
+		"the device node goes away. Mappings keep the pages that arrived;\n"
+		"touching one that never arrived raises SIGBUS.\n",
 		pp_prog);
 }
 
@@ -260,8 +261,9 @@ static void monitor_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: %s monitor [--json]\n\n"
-		"Print session events as they happen (created, connected, complete,\n"
-		"failed with its reason, deleted), one line each, until interrupted.\n\n"
+		"Print session events as they happen (created, connected, paused and\n"
+		"resumed, complete, failed with its reason, deleted), one line each,\n"
+		"until interrupted.\n\n"
 		"  --json   one JSON object per line\n",
 		pp_prog);
 }

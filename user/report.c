@@ -58,6 +58,8 @@ void pp_report_text(FILE *f, const struct pp_session_info *in)
 		fprintf(f, "  reason    %s\n", in->reason);
 	if (!in->has_stats)
 		return;
+	if (in->cookie)
+		fprintf(f, "  cookie    %#" PRIx64 "\n", in->cookie);
 	fprintf(f, "  pages     %" PRIu64 " of %" PRIu64 " present (%.1f%%)\n",
 		st[PAGEPUSH_STAT_PAGES_PRESENT], st[PAGEPUSH_STAT_PAGES_TOTAL],
 		st[PAGEPUSH_STAT_PAGES_TOTAL] ?
