@@ -90,6 +90,24 @@ static char *pp_devnode(PP_DEVNODE_CONST struct device *dev, umode_t *mode)
 	return NULL;
 }
 
+/*
+ * What udev learns about /dev/pagepushN: the session index and name
+ * (udev/60-pagepush.rules links /dev/pagepush/by-name/NAME).
+ */
+static int pp_dev_uevent(PP_UEVENT_CONST struct device *dev,
+			 struct kobj_uevent_env *env)
+{
+	struct pp_session *s = dev_get_drvdata(dev);
+
+	if (!s)
+		return 0;
+	if (add_uevent_var(env, "PAGEPUSH_INDEX=%u", s->index))
+		return -ENOMEM;
+	if (s->name[0] && add_uevent_var(env, "PAGEPUSH_NAME=%s", s->name))
+		return -ENOMEM;
+	return 0;
+}
+
 static int pp_fs_init_fs_context(struct fs_context *fc)
 {
 	return init_pseudo(fc, PP_FS_MAGIC) ? 0 : -ENOMEM;
@@ -129,7 +147,7 @@ int pp_device_add(struct pp_session *s)
 	if (s->index >= PP_MAX_SESSIONS)
 		return -ENOSPC;
 	dev = device_create(pp_class, NULL, MKDEV(MAJOR(pp_devt), s->index),
-			    NULL, "pagepush%u", s->index);
+			    s, "pagepush%u", s->index);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
 	s->dev = dev;
@@ -178,6 +196,7 @@ int pp_device_init(void)
 		goto out_cdev;
 	}
 	pp_class->devnode = pp_devnode;
+	pp_class->dev_uevent = pp_dev_uevent;
 	return 0;
 
 out_cdev:

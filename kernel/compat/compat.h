@@ -19,6 +19,13 @@
 #define PP_DEVNODE_CONST
 #endif
 
+/* 6.3 made struct class's dev_uevent callback take a const device. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#define PP_UEVENT_CONST const
+#else
+#define PP_UEVENT_CONST
+#endif
+
 /* 6.4 dropped the owner argument of class_create(). */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
 #define pp_class_create(name) class_create(name)
