@@ -6,11 +6,16 @@
 #                     selftests
 #   make deps         install what building and testing need (Debian apt)
 #   make check        run every selftest suite in the test VM
+#   make check-packaging  install, uninstall, sign and dkms on this host (root),
+#                     then the test VM with the dkms-built module
 #   make demo         a migration between two emulated hosts, verified
 #   make vm-run CMD=  run a command as root in the test VM
 #   make bench        benchmarks in the test VM: bench/results/, tables, plots
 #   make style        checkpatch --strict, sparse, W=1
-#   make install      module (+depmod), helper, uapi header
+#   make install      module (+depmod), helper, man page, udev rule, uapi
+#                     header (DESTDIR, PREFIX, UDEVDIR, MANDIR)
+#   make uninstall    what make install put in place
+#   make sign         sign kernel/pagepush.ko with the DKMS MOK key
 #   make dkms-install sources into /usr/src/pagepush-VERSION for dkms
 #   make kernels      build the module against every installed kernel tree
 #   make deps-kernels install the newest headers of each kernel series and
@@ -24,6 +29,8 @@ KVER ?= $(shell selftests/qemu/kernel.sh 2>/dev/null)
 KDIR ?= /lib/modules/$(KVER)/build
 DESTDIR ?=
 PREFIX ?= /usr/local
+MANDIR ?= $(PREFIX)/share/man
+UDEVDIR ?= /etc/udev/rules.d
 KSRC_TAR ?= $(lastword $(sort $(wildcard /usr/src/linux-source-*.tar.xz)))
 
 # Debian packages: build, test VM, tests, benchmarks, style, packaging.
@@ -74,6 +81,10 @@ check: deps
 	$(MAKE) all
 	selftests/qemu/check.sh
 
+check-packaging: deps
+	$(MAKE) all
+	selftests/packaging.sh
+
 vm-run: deps
 	$(MAKE) all
 	selftests/qemu/run.sh -- '$(CMD)'
@@ -85,14 +96,19 @@ demo: deps
 CHECKPATCH := build/ksrc/scripts/checkpatch.pl --strict --no-tree --show-types \
 	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG
 
-# Installing on a real host: the module (then depmod), the helper, the
-# uapi header. DESTDIR stages it; KVER names the kernel to install for.
+# Installing on a real host: the module (then depmod), the helper, its
+# man page, the udev rule, the uapi header. DESTDIR stages it (no depmod,
+# no udev reload then); KVER names the kernel to install for.
 INSTALL_MOD_DIR ?= extra
 install: module user
 	install -D -m 0644 kernel/pagepush.ko \
 		$(DESTDIR)/lib/modules/$(KVER)/$(INSTALL_MOD_DIR)/pagepush.ko
 	[ -n "$(DESTDIR)" ] || depmod -a $(KVER)
 	$(MAKE) -C user install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX)
+	install -D -m 0644 man/pagepush.8 $(DESTDIR)$(MANDIR)/man8/pagepush.8
+	install -D -m 0644 udev/60-pagepush.rules \
+		$(DESTDIR)$(UDEVDIR)/60-pagepush.rules
+	[ -n "$(DESTDIR)" ] || udevadm control --reload 2>/dev/null || true
 	install -D -m 0644 kernel/uapi/linux/pagepush.h \
 		$(DESTDIR)$(PREFIX)/include/linux/pagepush.h
 
@@ -100,7 +116,25 @@ uninstall:
 	rm -f $(DESTDIR)/lib/modules/$(KVER)/$(INSTALL_MOD_DIR)/pagepush.ko
 	[ -n "$(DESTDIR)" ] || depmod -a $(KVER)
 	rm -f $(DESTDIR)$(PREFIX)/sbin/pagepush \
+		$(DESTDIR)$(MANDIR)/man8/pagepush.8 \
+		$(DESTDIR)$(UDEVDIR)/60-pagepush.rules \
 		$(DESTDIR)$(PREFIX)/include/linux/pagepush.h
+
+# Secure Boot hosts load only signed modules: sign with the machine owner
+# key DKMS uses (it creates one at its first signed build), enrolled once
+# with 'mokutil --import $(MOK_CERT)' and a reboot.
+MOK_KEY ?= /var/lib/dkms/mok.key
+MOK_CERT ?= /var/lib/dkms/mok.pub
+sign: module
+	@[ -r "$(MOK_KEY)" ] && [ -r "$(MOK_CERT)" ] || { \
+		echo "no MOK key pair at $(MOK_KEY) and $(MOK_CERT): build any dkms module once" >&2; \
+		echo "(dkms creates them), or set MOK_KEY and MOK_CERT; then enrol the" >&2; \
+		echo "certificate: mokutil --import $(MOK_CERT), and reboot" >&2; exit 1; }
+	$(KDIR)/scripts/sign-file \
+		$$(sed -n 's/^CONFIG_MODULE_SIG_HASH="\(.*\)"/\1/p' $(KDIR)/.config | grep . || echo sha256) \
+		$(MOK_KEY) $(MOK_CERT) kernel/pagepush.ko
+	@echo "signed kernel/pagepush.ko: $$(modinfo -F signer kernel/pagepush.ko)"
+
 
 # The sources dkms builds from, and nothing else (no tests, no helper).
 DKMS_SOURCES := Kbuild VERSION dkms.conf kernel/Kbuild \
@@ -166,5 +200,5 @@ clean:
 	-$(MAKE) -C selftests clean
 	rm -rf build
 
-.PHONY: all module user selftests deps check vm-run demo bench style clean \
-	install uninstall dkms-install kernels deps-kernels
+.PHONY: all module user selftests deps check check-packaging vm-run demo bench style clean \
+	install uninstall sign dkms-install kernels deps-kernels

@@ -3,11 +3,13 @@
 #
 # Boot the test VM and run one shell command in it as root.
 #
-#   run.sh [--no-load] [--log FILE] [--out DIR] -- COMMAND...
+#   run.sh [--no-load] [--system-modules] [--log FILE] [--out DIR] -- COMMAND...
 #
 # The guest sees the host's root read-only (the repository at the same
 # path), has writable tmpfs on /tmp and /run, and has kernel/pagepush.ko
-# loaded (modprobe finds it, so autoload works too). The console is
+# loaded (modprobe finds it, so autoload works too). With --system-modules
+# the guest loads the pagepush module installed on the host instead (dkms,
+# make install), from /lib/modules as it is. The console is
 # streamed. COMMAND may write files to $PP_OUT; with --out they are copied
 # to DIR on the host. The exit status is COMMAND's, or:
 #   124  the guest did not finish within VM_TIMEOUT seconds
@@ -26,12 +28,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=${VM_BUILD:-$repo/build/qemu}
 noload=
+sysmods=
 log=
 out=
 
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-load) noload=1; shift ;;
+	--system-modules) sysmods=1; shift ;;
 	--log) log=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--) shift; break ;;
@@ -51,7 +55,7 @@ ko=$repo/kernel/pagepush.ko
 if [ ! -f "$initrd" ] || [ "$here/init" -nt "$initrd" ] || [ "$here/initramfs.sh" -nt "$initrd" ]; then
 	"$here/initramfs.sh" "$kver" "$initrd" || exit 125
 fi
-if [ -z "$noload" ] && [ ! -f "$ko" ]; then
+if [ -z "$noload" ] && [ -z "$sysmods" ] && [ ! -f "$ko" ]; then
 	echo "run.sh: $ko is missing; run 'make' first" >&2
 	exit 125
 fi
@@ -99,7 +103,7 @@ mkdir -p "$rundir/out"
 [ -n "$noload" ] && : > "$rundir/noload"
 
 # A module index for modprobe with pagepush.ko added (see guest.sh).
-if [ -f "$ko" ]; then
+if [ -z "$sysmods" ] && [ -f "$ko" ]; then
 	modroot=$rundir/modroot
 	mods=$modroot/lib/modules/$kver
 	mkdir -p "$mods/updates"
