@@ -56,6 +56,19 @@ static struct pp_channel *pp_other(struct pp_channel *ch)
 }
 
 /*
+ * Whether the session failed or paused: then nothing more is placed (what
+ * is still queued on the other channel goes with its socket), so the pages
+ * present stop changing when the state does. A COMPLETE session still
+ * reads, and checks, what is left until the source closes.
+ */
+static bool pp_rx_stopped(struct pp_channel *ch)
+{
+	enum pagepush_state state = pp_session_state(ch->session);
+
+	return state == PAGEPUSH_STATE_FAILED || state == PAGEPUSH_STATE_PAUSED;
+}
+
+/*
  * Whether the other channel is assembling page @idx. Under claim_lock; a
  * page the other channel completed and published is no longer its.
  */
@@ -120,7 +133,8 @@ static int pp_finish_page(struct pp_channel *ch)
 	int ret = 0;
 
 	if (ch->partial) {
-		ret = pp_store_place(&s->store, idx, ch->partial,
+		ret = pp_rx_stopped(ch) ? -ESHUTDOWN :
+		      pp_store_place(&s->store, idx, ch->partial,
 				     ch->id == PAGEPUSH_CHANNEL_POSTCOPY);
 		if (!ret) {
 			placed = true;
@@ -128,7 +142,7 @@ static int pp_finish_page(struct pp_channel *ch)
 			pp_store_free(&s->store, ch->partial);
 			if (ret == -EEXIST)
 				ret = 0;
-			else
+			else if (ret == -ENOMEM)
 				pp_session_fail(s, "out of memory placing page %lu", idx);
 		}
 		ch->partial = NULL;
@@ -218,6 +232,8 @@ static int pp_rx_zero(struct pp_channel *ch, u64 off, u32 len)
 	end = (off + len) >> s->page_shift;
 	for (idx = off >> s->page_shift; idx < end; idx++) {
 		cond_resched();
+		if (pp_rx_stopped(ch))
+			return -ESHUTDOWN;
 		spin_lock(&s->claim_lock);
 		split = pp_claimed_by_other(ch, idx);
 		spin_unlock(&s->claim_lock);
@@ -273,6 +289,8 @@ static int pp_rx_frame(struct pp_channel *ch, const struct pagepush_frame *f)
 	u64 off = le64_to_cpu(f->offset);
 	u32 len = le32_to_cpu(f->length);
 
+	if (pp_rx_stopped(ch))
+		return -ESHUTDOWN;
 	if (f->version != PAGEPUSH_WIRE_VERSION || f->flags)
 		return pp_proto_error(ch, "%s: bad frame header (version %u, flags %#x)",
 				      pp_channel_name(ch->id), f->version,
@@ -424,7 +442,7 @@ int pp_receive_thread(void *data)
 	if (ret == -ECONNRESET)
 		pp_session_pause(s, "%s connection lost (closed by the source)",
 				 pp_channel_name(ch->id));
-	else if (ret && ret != -EPROTO && ret != -ENOMEM)
+	else if (ret && ret != -EPROTO && ret != -ENOMEM && ret != -ESHUTDOWN)
 		pp_session_pause(s, "%s connection lost (error %pe)",
 				 pp_channel_name(ch->id), ERR_PTR(ret));
 
