@@ -138,13 +138,14 @@ fi
 "$PAGEPUSH" detach "$dev"
 
 # ---- 2. connections aborted again and again; attach --persist ----------
-# Between cuts the link also flaps (down for 300 ms): TCP rides that out.
+# Between cuts the link also flaps (down for 300 ms): TCP rides that out
+# (the link timeout is long enough), so every pause is a cut.
 pp_link_shape 10mbit 2
 head -c 32M "$tmp/src.bin" > "$tmp/small.bin"
 t0=$(date +%s)
 pp_serve_bg "$tmp/serve3.out" --page-size 2M --stats-json "$tmp/stats3.json" \
-	--link-timeout 3 "$tmp/small.bin"
-pp_dst "$PAGEPUSH" attach --persist --link-timeout 3 "$PP_SERVE_ADDR" \
+	--link-timeout 15 "$tmp/small.bin"
+pp_dst "$PAGEPUSH" attach --persist --link-timeout 15 "$PP_SERVE_ADDR" \
 	> "$tmp/attach3.out" 2> "$tmp/attach3.err" &
 att=$!
 dev=$(first_line "$tmp/attach3.out")
