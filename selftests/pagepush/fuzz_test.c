@@ -23,6 +23,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -79,6 +80,22 @@ static void __attribute__((constructor)) fz_init(void)
 	fz_frames_target = pp_env_u64("PP_FUZZ_FRAMES", FZ_FRAMES_DEFAULT);
 	fz_start_pages = pp_module_pages();
 	fz_start_free_kb = pp_meminfo_kb("MemFree");
+}
+
+/*
+ * A TAP diagnostic, flushed now: the harness ends each test with _exit(),
+ * which would drop what stdout buffers when it is a pipe (the runner).
+ */
+__attribute__((format(printf, 1, 2)))
+static void fz_diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("# ");
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
 }
 
 static uint64_t fz_now_ms(void)
@@ -1639,7 +1656,7 @@ TEST_F_TIMEOUT(fuzz, streams, 300)
 	char line[1024];
 	int n;
 
-	ksft_print_msg("seed %llu (PP_FUZZ_SEED=%llu repeats it), %llu frames\n",
+	fz_diag("seed %llu (PP_FUZZ_SEED=%llu repeats it), %llu frames\n",
 		       (unsigned long long)fz_seed, (unsigned long long)fz_seed,
 		       (unsigned long long)target);
 	seeds.s = fz_seed ^ ((uint64_t)variant->id << 56);
@@ -1673,7 +1690,7 @@ TEST_F_TIMEOUT(fuzz, streams, 300)
 		n += snprintf(line + n, sizeof(line) - n, " %s %llu",
 			      fz_mut_names[i],
 			      (unsigned long long)st->mutations[i]);
-	ksft_print_msg("%s\n", line);
+	fz_diag("%s\n", line);
 	n = snprintf(line, sizeof(line), "reasons:");
 	for (i = 0; i <= FZ_NR_KEYS && n < (int)sizeof(line); i++) {
 		if (st->reasons[i])
@@ -1681,12 +1698,12 @@ TEST_F_TIMEOUT(fuzz, streams, 300)
 				      i < FZ_NR_KEYS ? fz_keys[i] : "other",
 				      (unsigned long long)st->reasons[i]);
 	}
-	ksft_print_msg("%s\n", line);
-	ksft_print_msg("frames fuzzed: %llu (%llu parsed before the session ended), %llu MiB\n",
+	fz_diag("%s\n", line);
+	fz_diag("frames fuzzed: %llu (%llu parsed before the session ended), %llu MiB\n",
 		       (unsigned long long)st->frames,
 		       (unsigned long long)st->parsed,
 		       (unsigned long long)(st->bytes >> 20));
-	ksft_print_msg("sessions: %llu: %llu complete, %llu failed (protocol), %llu connection lost, %llu paused, %llu out of memory; %.1f s\n",
+	fz_diag("sessions: %llu: %llu complete, %llu failed (protocol), %llu connection lost, %llu paused, %llu out of memory; %.1f s\n",
 		       (unsigned long long)st->sessions,
 		       (unsigned long long)st->complete,
 		       (unsigned long long)st->failed,
@@ -1694,13 +1711,13 @@ TEST_F_TIMEOUT(fuzz, streams, 300)
 		       (unsigned long long)st->paused,
 		       (unsigned long long)st->oom,
 		       (fz_now_ms() - t0) / 1000.0);
-	ksft_print_msg("module pages %ld -> %ld, MemFree %ld -> %ld kB\n",
+	fz_diag("module pages %ld -> %ld, MemFree %ld -> %ld kB\n",
 		       pages0, pages1, free0, free1);
 	n = snprintf(line, sizeof(line), "time:");
 	for (i = 0; i < FZ_NR_T; i++)
 		n += snprintf(line + n, sizeof(line) - n, " %s %.1f s",
 			      fz_t_names[i], fz_t_us[i] / 1e6);
-	ksft_print_msg("%s\n", line);
+	fz_diag("%s\n", line);
 
 	if (fz_totals) {
 		__atomic_add_fetch(&fz_totals->frames, st->frames, __ATOMIC_SEQ_CST);
@@ -1744,19 +1761,19 @@ TEST_F(total, frames_and_memory)
 	long free_kb = pp_meminfo_kb("MemFree");
 
 	ASSERT_NE(NULL, fz_totals);
-	ksft_print_msg("frames fuzzed: %llu (%llu parsed before the session ended, %llu MiB), seed %llu\n",
+	fz_diag("frames fuzzed: %llu (%llu parsed before the session ended, %llu MiB), seed %llu\n",
 		       (unsigned long long)fz_totals->frames,
 		       (unsigned long long)fz_totals->parsed,
 		       (unsigned long long)(fz_totals->bytes >> 20),
 		       (unsigned long long)fz_seed);
-	ksft_print_msg("sessions: %llu (%llu complete, %llu failed, %llu connection lost, %llu paused, %llu out of memory)\n",
+	fz_diag("sessions: %llu (%llu complete, %llu failed, %llu connection lost, %llu paused, %llu out of memory)\n",
 		       (unsigned long long)fz_totals->sessions,
 		       (unsigned long long)fz_totals->complete,
 		       (unsigned long long)fz_totals->failed,
 		       (unsigned long long)fz_totals->lost,
 		       (unsigned long long)fz_totals->paused,
 		       (unsigned long long)fz_totals->oom);
-	ksft_print_msg("module pages %ld -> %ld, MemFree %ld -> %ld kB\n",
+	fz_diag("module pages %ld -> %ld, MemFree %ld -> %ld kB\n",
 		       fz_start_pages, pages, fz_start_free_kb, free_kb);
 	EXPECT_EQ(4, fz_totals->runs);
 	EXPECT_GE(fz_totals->frames, fz_frames_target);

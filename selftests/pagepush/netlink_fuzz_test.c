@@ -21,6 +21,7 @@
  * the number of fuzzed requests (20000).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,22 @@ static void __attribute__((constructor)) nf_init(void)
 {
 	nf_seed = pp_fuzz_seed();
 	nf_start_pages = pp_module_pages();
+}
+
+/*
+ * A TAP diagnostic, flushed now: the harness ends each test with _exit(),
+ * which would drop what stdout buffers when it is a pipe (the runner).
+ */
+__attribute__((format(printf, 1, 2)))
+static void nf_diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("# ");
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
 }
 
 static uint64_t nf_now_ms(void)
@@ -887,7 +904,7 @@ TEST_F_TIMEOUT(nlfuzz, requests, 300)
 	ASSERT_EQ(0, pp_nl_dump(&self->ctl, nf_count_cb, &others));
 	if (others)
 		SKIP(return, "%d sessions exist that are not the test's", others);
-	ksft_print_msg("seed %llu (PP_FUZZ_SEED=%llu repeats it), %llu requests\n",
+	nf_diag("seed %llu (PP_FUZZ_SEED=%llu repeats it), %llu requests\n",
 		       (unsigned long long)nf_seed, (unsigned long long)nf_seed,
 		       (unsigned long long)n);
 	for (a = 0; a < 3; a++)
@@ -974,20 +991,20 @@ TEST_F_TIMEOUT(nlfuzz, requests, 300)
 	for (k = 0; k < NF_NR_MUT && len < (int)sizeof(line); k++)
 		len += snprintf(line + len, sizeof(line) - len, " %s %llu",
 				nf_mut_names[k], (unsigned long long)muts[k]);
-	ksft_print_msg("%s\n", line);
-	ksft_print_msg("expected: %llu success, %llu error with message, %llu error, %llu success or message, %llu RECOVER\n",
+	nf_diag("%s\n", line);
+	nf_diag("expected: %llu success, %llu error with message, %llu error, %llu success or message, %llu RECOVER\n",
 		       (unsigned long long)wants[NF_OK],
 		       (unsigned long long)wants[NF_ERR_MSG],
 		       (unsigned long long)wants[NF_ERR],
 		       (unsigned long long)wants[NF_ANY_MSG],
 		       (unsigned long long)wants[NF_RECOVER]);
-	ksft_print_msg("answers: %llu success (%llu sessions created, %llu deleted), errors: %llu EINVAL, %llu ERANGE, %llu ENOENT, %llu other; %llu with a message, %llu naming a missing attribute\n",
+	nf_diag("answers: %llu success (%llu sessions created, %llu deleted), errors: %llu EINVAL, %llu ERANGE, %llu ENOENT, %llu other; %llu with a message, %llu naming a missing attribute\n",
 		       (unsigned long long)ok, (unsigned long long)created,
 		       (unsigned long long)deleted,
 		       (unsigned long long)errnos[0], (unsigned long long)errnos[1],
 		       (unsigned long long)errnos[2], (unsigned long long)errnos[3],
 		       (unsigned long long)with_msg, (unsigned long long)miss);
-	ksft_print_msg("netlink messages fuzzed: %llu in %.1f s (%u round trips)\n",
+	nf_diag("netlink messages fuzzed: %llu in %.1f s (%u round trips)\n",
 		       (unsigned long long)i, (nf_now_ms() - t0) / 1000.0,
 		       round_trips);
 	EXPECT_EQ(0, bad) TH_LOG("%u requests answered wrongly (first %d logged)",
