@@ -23,11 +23,11 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1303,7 +1303,6 @@ static void fz_close(int *fd)
 	*fd = -1;
 }
 
-/* One session, start to DEL; false if the kernel did not behave. */
 struct fz_ctx {
 	struct pp_nl *nl;	/* requests */
 	struct pp_nl *ev;	/* events */
@@ -1324,7 +1323,9 @@ static int fz_final(struct fz_ctx *cx, uint32_t index,
 	int ret;
 
 	for (;;) {
-		ret = pp_nl_wait_event(cx->ev, &ev, (int)(end - fz_now_ms()));
+		int64_t left = (int64_t)end - (int64_t)fz_now_ms();
+
+		ret = pp_nl_wait_event(cx->ev, &ev, left > 0 ? (int)left : 0);
 		if (ret < 0)
 			return ret;
 		if (ret == 1 && ev.index == index &&
@@ -1345,6 +1346,7 @@ static void fz_drain_events(struct pp_nl *ev)
 		;
 }
 
+/* One session, start to DEL; false if the kernel did not behave. */
 static bool fz_session_run(struct __test_metadata *_metadata,
 			   struct fz_ctx *cx, struct fz_session *z,
 			   struct fz_stats *st)
@@ -1352,7 +1354,7 @@ static bool fz_session_run(struct __test_metadata *_metadata,
 	struct pp_nl *nl = cx->nl;
 	int src[PAGEPUSH_NR_CHANNELS] = { -1, -1 };
 	int dst[PAGEPUSH_NR_CHANNELS] = { -1, -1 };
-	struct pp_session_info info, fin;
+	struct pp_session_info info, fin = { 0 };
 	struct pp_rng r = { .s = z->seed };
 	char dev[64], *mem;
 	bool ok = true;

@@ -21,8 +21,8 @@
  * the number of fuzzed requests (20000).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
