@@ -17,8 +17,17 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+#include <netlink/netlink.h>
+#include <netlink/attr.h>
+#include <netlink/genl/genl.h>
 
 #include "pp_test.h"
+
+#ifndef NLMSGERR_ATTR_MISS_TYPE
+#define NLMSGERR_ATTR_MISS_TYPE 5
+#endif
 
 static uint64_t now_ms(void)
 {
@@ -334,4 +343,185 @@ long pp_module_pages(void)
 		v = -1;
 	fclose(f);
 	return v;
+}
+
+/* A field of /proc/meminfo, in kB, or -1. */
+long pp_meminfo_kb(const char *field)
+{
+	size_t flen = strlen(field);
+	char line[128];
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, field, flen) && line[flen] == ':') {
+			v = strtol(line + flen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+/* An unsigned number from the environment (decimal or 0x...), or @def. */
+uint64_t pp_env_u64(const char *name, uint64_t def)
+{
+	const char *v = getenv(name);
+	char *end;
+	uint64_t n;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	n = strtoull(v, &end, 0);
+	if (errno || *end)
+		return def;
+	return n;
+}
+
+/* PP_FUZZ_SEED, or a fresh seed from the clock and the PID. */
+uint64_t pp_fuzz_seed(void)
+{
+	struct pp_rng r;
+	struct timespec ts;
+
+	if (getenv("PP_FUZZ_SEED") && *getenv("PP_FUZZ_SEED"))
+		return pp_env_u64("PP_FUZZ_SEED", 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r.s = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	r.s ^= (uint64_t)getpid() << 40;
+	/* Short enough to type. */
+	return pp_rng_next(&r) >> 16;
+}
+
+int pp_nl_attach(struct pp_nl *nl, uint8_t cmd, uint32_t index,
+		 int precopy_fd, int postcopy_fd, uint64_t cookie)
+{
+	struct nl_msg *msg = pp_nl_msg(nl, cmd, 0);
+
+	if (!msg)
+		return -ENOMEM;
+	nla_put_u32(msg, PAGEPUSH_A_INDEX, index);
+	nla_put_u32(msg, PAGEPUSH_A_PRECOPY_FD, precopy_fd);
+	if (postcopy_fd >= 0)
+		nla_put_u32(msg, PAGEPUSH_A_POSTCOPY_FD, postcopy_fd);
+	nla_put_u64(msg, PAGEPUSH_A_COOKIE, cookie);
+	return pp_nl_send(nl, msg, NULL, NULL);
+}
+
+/* The extended-ack attributes that follow an error or DONE message. */
+static void pp_nl_parse_ack_tlvs(struct nlmsghdr *nlh, size_t off,
+				 struct pp_nl_answer *ans)
+{
+	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
+	int len = (int)nlh->nlmsg_len - (int)off;
+
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS) || len <= 0)
+		return;
+	if (nla_parse(tb, NLMSGERR_ATTR_MAX, (struct nlattr *)((char *)nlh + off),
+		      len, NULL))
+		return;
+	if (tb[NLMSGERR_ATTR_MSG])
+		snprintf(ans->msg, sizeof(ans->msg), "%s",
+			 nla_get_string(tb[NLMSGERR_ATTR_MSG]));
+	if (tb[NLMSGERR_ATTR_OFFS] && nla_len(tb[NLMSGERR_ATTR_OFFS]) == 4)
+		ans->offs = nla_get_u32(tb[NLMSGERR_ATTR_OFFS]);
+	if (tb[NLMSGERR_ATTR_MISS_TYPE] &&
+	    nla_len(tb[NLMSGERR_ATTR_MISS_TYPE]) == 4)
+		ans->miss_type = nla_get_u32(tb[NLMSGERR_ATTR_MISS_TYPE]);
+}
+
+static void pp_nl_parse_answer(struct nlmsghdr *nlh, struct pp_nl_answer *ans)
+{
+	struct nlattr *tb[PAGEPUSH_A_MAX + 1];
+	struct nlmsgerr *e;
+	size_t off;
+
+	switch (nlh->nlmsg_type) {
+	case NLMSG_ERROR:
+		ans->answered = true;
+		if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+			return;
+		e = NLMSG_DATA(nlh);
+		ans->error = e->error;
+		off = NLMSG_HDRLEN + sizeof(*e);
+		if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+			off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+		pp_nl_parse_ack_tlvs(nlh, off, ans);
+		return;
+	case NLMSG_DONE:
+		ans->answered = true;
+		if (nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(int)))
+			ans->error = *(int *)NLMSG_DATA(nlh);
+		pp_nl_parse_ack_tlvs(nlh, NLMSG_LENGTH(sizeof(int)), ans);
+		return;
+	case NLMSG_NOOP:
+	case NLMSG_OVERRUN:
+		return;
+	}
+	ans->replies++;
+	if (!genlmsg_parse(nlh, 0, tb, PAGEPUSH_A_MAX, NULL) &&
+	    tb[PAGEPUSH_A_INDEX] && nla_len(tb[PAGEPUSH_A_INDEX]) == 4)
+		ans->index = nla_get_u32(tb[PAGEPUSH_A_INDEX]);
+}
+
+/**
+ * pp_nl_raw() - send bytes as they are, wait for the answer
+ * @nl: connection (extended acks on, capped)
+ * @req: one netlink message, whose sequence number this sets
+ * @len: bytes of @req to send (may differ from its nlmsg_len)
+ * @ans: what came back
+ * @timeout_ms: how long to wait for the end of the answer
+ *
+ * Nothing is checked or completed: the request goes out as built. The
+ * answer ends with an acknowledgement, an error or, for a dump, DONE.
+ *
+ * Return: 0 with @ans filled, -ETIMEDOUT if the answer did not end in
+ * time, or a negative errno of the socket.
+ */
+int pp_nl_raw(struct pp_nl *nl, void *req, size_t len,
+	      struct pp_nl_answer *ans, int timeout_ms)
+{
+	static uint32_t seq = 0x50500000;
+	static char buf[65536];
+	struct nlmsghdr *rq = req, *nlh;
+	int fd = nl_socket_get_fd(nl->sk);
+	uint64_t end = now_ms() + timeout_ms;
+	ssize_t n;
+	int left;
+
+	memset(ans, 0, sizeof(*ans));
+	ans->offs = -1;
+	ans->miss_type = -1;
+	ans->index = -1;
+	rq->nlmsg_seq = ++seq;
+	if (send(fd, req, len, 0) < 0)
+		return -errno;
+
+	while (!ans->answered) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int64_t wait = (int64_t)end - (int64_t)now_ms();
+
+		if (wait <= 0 || poll(&pfd, 1, (int)wait) <= 0)
+			return -ETIMEDOUT;
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return -errno;
+		}
+		left = (int)n;
+		for (nlh = (struct nlmsghdr *)buf; NLMSG_OK(nlh, left);
+		     nlh = NLMSG_NEXT(nlh, left)) {
+			/* Leftovers of an earlier request that timed out. */
+			if (nlh->nlmsg_seq != seq)
+				continue;
+			pp_nl_parse_answer(nlh, ans);
+			if (ans->answered)
+				break;
+		}
+	}
+	return 0;
 }

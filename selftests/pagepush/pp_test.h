@@ -54,5 +54,50 @@ int pp_write_pattern_file(const char *path, uint64_t size);
 
 uint64_t pp_smaps_field(const void *addr, const char *field);
 long pp_module_pages(void);
+long pp_meminfo_kb(const char *field);
+
+/* Seeded pseudo-random numbers for the fuzzers (splitmix64). */
+struct pp_rng {
+	uint64_t s;
+};
+
+static inline uint64_t pp_rng_next(struct pp_rng *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Uniform enough in [0, n); 0 when n is 0. */
+static inline uint64_t pp_rng_below(struct pp_rng *r, uint64_t n)
+{
+	return n ? pp_rng_next(r) % n : 0;
+}
+
+uint64_t pp_env_u64(const char *name, uint64_t def);
+uint64_t pp_fuzz_seed(void);
+
+/*
+ * CONNECT, or any later command that hands a session its sockets the same
+ * way (RECOVER): index, precopy, optional postcopy (-1), cookie.
+ */
+int pp_nl_attach(struct pp_nl *nl, uint8_t cmd, uint32_t index,
+		 int precopy_fd, int postcopy_fd, uint64_t cookie);
+
+/* What the kernel answered to a request sent with pp_nl_raw(). */
+struct pp_nl_answer {
+	bool answered;		/* an acknowledgement, error or DONE arrived */
+	int error;		/* 0, or the negative errno */
+	char msg[256];		/* NLMSGERR_ATTR_MSG, or "" */
+	int offs;		/* NLMSGERR_ATTR_OFFS, or -1 */
+	int miss_type;		/* NLMSGERR_ATTR_MISS_TYPE, or -1 */
+	unsigned int replies;	/* messages of the family before the end */
+	int64_t index;		/* PAGEPUSH_A_INDEX of the last reply, or -1 */
+};
+
+int pp_nl_raw(struct pp_nl *nl, void *req, size_t len,
+	      struct pp_nl_answer *ans, int timeout_ms);
 
 #endif /* PAGEPUSH_TEST_H */

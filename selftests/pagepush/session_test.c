@@ -323,39 +323,172 @@ TEST_F(session, events_created_and_deleted)
 	pp_nl_close(&evnl);
 }
 
-/* CONNECT with descriptors that are not connected TCP sockets. */
+/*
+ * Descriptors that are not a connected TCP socket free for a session,
+ * handed to a command that adopts sockets: CONNECT on a NEW session, and
+ * RECOVER on a PAUSED one, with the same table. Each is refused with
+ * EINVAL (EBUSY when the kernel uses the socket already) and a message,
+ * the session keeps its state, and the command then works with a good
+ * socket: a refused one, even a good precopy socket refused along with a
+ * bad postcopy one, is let go.
+ */
 FIXTURE(bad_fd)
 {
 	struct pp_nl nl;
 	struct pp_session_info info;
-	int fd[2];
-	int good[2];
+	struct pp_fake other;	/* a session whose socket is adopted */
+	int fd[2];		/* precopy, postcopy (-1: none) */
+	int bad;		/* the wrong descriptor, closed at teardown */
+	int good[2];		/* a connected pair; good[0] to the kernel */
+	const char *skip;
 };
 
 FIXTURE_VARIANT(bad_fd)
 {
 	int kind;
+	bool post;		/* the bad one as POSTCOPY, with a good PRECOPY */
+	int err;
 	const char *msg;
 };
 
-enum { FD_PIPE, FD_UDP, FD_UNIX, FD_UNCONNECTED, FD_LISTENING, FD_CLOSED,
-       FD_SAME_TWICE, FD_DUP_TWICE };
+enum {
+	FD_PIPE, FD_UDP, FD_UNIX, FD_UNCONNECTED, FD_LISTENING, FD_CLOSED,
+	FD_NOT_OPEN, FD_PEER_CLOSED, FD_MPTCP, FD_ADOPTED, FD_SAME_TWICE,
+	FD_DUP_TWICE,
+};
 
-FIXTURE_VARIANT_ADD(bad_fd, pipe) { .kind = FD_PIPE, .msg = "not a socket" };
-FIXTURE_VARIANT_ADD(bad_fd, udp) { .kind = FD_UDP, .msg = "not a TCP socket" };
-FIXTURE_VARIANT_ADD(bad_fd, unix_stream) { .kind = FD_UNIX, .msg = "not a TCP socket" };
-FIXTURE_VARIANT_ADD(bad_fd, unconnected_tcp) { .kind = FD_UNCONNECTED, .msg = "not connected" };
-FIXTURE_VARIANT_ADD(bad_fd, listening_tcp) { .kind = FD_LISTENING, .msg = "not connected" };
-FIXTURE_VARIANT_ADD(bad_fd, closed) { .kind = FD_CLOSED, .msg = "not open" };
-FIXTURE_VARIANT_ADD(bad_fd, same_fd_twice) { .kind = FD_SAME_TWICE, .msg = "different" };
-FIXTURE_VARIANT_ADD(bad_fd, dup_twice) { .kind = FD_DUP_TWICE, .msg = "in use" };
+FIXTURE_VARIANT_ADD(bad_fd, pipe)
+{
+	.kind = FD_PIPE, .err = -EINVAL, .msg = "not a socket",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, udp)
+{
+	.kind = FD_UDP, .err = -EINVAL, .msg = "not a TCP socket",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, unix_stream)
+{
+	.kind = FD_UNIX, .err = -EINVAL, .msg = "not a TCP socket",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, unconnected_tcp)
+{
+	.kind = FD_UNCONNECTED, .err = -EINVAL, .msg = "not connected",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, listening_tcp)
+{
+	.kind = FD_LISTENING, .err = -EINVAL, .msg = "not connected",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, closed)
+{
+	.kind = FD_CLOSED, .err = -EINVAL, .msg = "not open",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, fd_number_not_open)
+{
+	.kind = FD_NOT_OPEN, .err = -EINVAL, .msg = "not open",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, tcp_closed_by_peer)
+{
+	.kind = FD_PEER_CLOSED, .err = -EINVAL, .msg = "not connected",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, mptcp)
+{
+	.kind = FD_MPTCP, .err = -EINVAL, .msg = "not a TCP socket",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, adopted_by_another_session)
+{
+	.kind = FD_ADOPTED, .err = -EBUSY, .msg = "in use",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, same_fd_twice)
+{
+	.kind = FD_SAME_TWICE, .err = -EINVAL, .msg = "different",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, dup_twice)
+{
+	.kind = FD_DUP_TWICE, .err = -EBUSY, .msg = "in use",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, postcopy_pipe)
+{
+	.kind = FD_PIPE, .post = true, .err = -EINVAL, .msg = "not a socket",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, postcopy_udp)
+{
+	.kind = FD_UDP, .post = true, .err = -EINVAL, .msg = "not a TCP socket",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, postcopy_unix_stream)
+{
+	.kind = FD_UNIX, .post = true, .err = -EINVAL, .msg = "not a TCP socket",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, postcopy_unconnected_tcp)
+{
+	.kind = FD_UNCONNECTED, .post = true, .err = -EINVAL, .msg = "not connected",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, postcopy_listening_tcp)
+{
+	.kind = FD_LISTENING, .post = true, .err = -EINVAL, .msg = "not connected",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, postcopy_closed)
+{
+	.kind = FD_CLOSED, .post = true, .err = -EINVAL, .msg = "not open",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, postcopy_fd_number_not_open)
+{
+	.kind = FD_NOT_OPEN, .post = true, .err = -EINVAL, .msg = "not open",
+};
+
+FIXTURE_VARIANT_ADD(bad_fd, postcopy_adopted_by_another_session)
+{
+	.kind = FD_ADOPTED, .post = true, .err = -EBUSY, .msg = "in use",
+};
+
+/* A connected MPTCP pair over loopback: a stream socket, but not TCP. */
+static int mptcp_client(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int lfd, fd;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP);
+	if (lfd < 0)
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP);
+	if (fd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) ||
+	    listen(lfd, 1) || getsockname(lfd, (struct sockaddr *)&sin, &len) ||
+	    connect(fd, (struct sockaddr *)&sin, sizeof(sin))) {
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	close(lfd);
+	return fd;
+}
 
 FIXTURE_SETUP(bad_fd)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
-	int sv[2];
+	int sv[2], bad = -1;
 
-	self->fd[0] = self->fd[1] = self->good[0] = self->good[1] = -1;
+	self->fd[0] = self->fd[1] = self->bad = -1;
+	self->good[0] = self->good[1] = -1;
+	self->skip = NULL;
+	memset(&self->other, 0, sizeof(self->other));
 	ASSERT_EQ(0, pp_nl_open(&self->nl));
 	ASSERT_EQ(0, pp_nl_new(&self->nl, SZ_2M, SZ_2M, NULL, &self->info));
 	ASSERT_EQ(0, pp_tcp_pair(&self->good[0], &self->good[1]));
@@ -364,38 +497,72 @@ FIXTURE_SETUP(bad_fd)
 	switch (variant->kind) {
 	case FD_PIPE:
 		ASSERT_EQ(0, pipe(sv));
-		self->fd[0] = sv[0];
+		bad = sv[0];
 		close(sv[1]);
 		break;
 	case FD_UDP:
-		self->fd[0] = socket(AF_INET, SOCK_DGRAM, 0);
-		ASSERT_EQ(0, connect(self->fd[0], (struct sockaddr *)&sin, sizeof(sin)));
+		bad = socket(AF_INET, SOCK_DGRAM, 0);
+		ASSERT_EQ(0, connect(bad, (struct sockaddr *)&sin, sizeof(sin)));
 		break;
 	case FD_UNIX:
 		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-		self->fd[0] = sv[0];
+		bad = sv[0];
 		close(sv[1]);
 		break;
 	case FD_UNCONNECTED:
-		self->fd[0] = socket(AF_INET, SOCK_STREAM, 0);
+		bad = socket(AF_INET, SOCK_STREAM, 0);
 		break;
 	case FD_LISTENING:
-		self->fd[0] = socket(AF_INET, SOCK_STREAM, 0);
-		ASSERT_EQ(0, bind(self->fd[0], (struct sockaddr *)&sin, sizeof(sin)));
-		ASSERT_EQ(0, listen(self->fd[0], 1));
+		bad = socket(AF_INET, SOCK_STREAM, 0);
+		ASSERT_EQ(0, bind(bad, (struct sockaddr *)&sin, sizeof(sin)));
+		ASSERT_EQ(0, listen(bad, 1));
+		break;
+	case FD_PEER_CLOSED:
+		/* Connected once; the peer closed: CLOSE_WAIT. */
+		ASSERT_EQ(0, pp_tcp_pair(&bad, &sv[1]));
+		close(sv[1]);
+		usleep(100000);
+		break;
+	case FD_MPTCP:
+		bad = mptcp_client();
+		if (bad < 0)
+			self->skip = "no MPTCP sockets here";
+		break;
+	case FD_ADOPTED:
+		/* Another session's precopy socket, which we still hold. */
+		ASSERT_EQ(0, pp_fake_new(&self->other, SZ_2M, SZ_2M));
+		ASSERT_EQ(0, pp_fake_connect(&self->other, false));
+		bad = dup(self->other.dst[0]);
 		break;
 	case FD_CLOSED:
-		self->fd[0] = dup(self->good[0]);
-		close(self->fd[0]);
+		/* A number that was a socket a moment ago. */
+		bad = dup(self->good[0]);
+		close(bad);
+		break;
+	case FD_NOT_OPEN:
+		/* The largest the policy allows, above any descriptor limit. */
 		break;
 	case FD_SAME_TWICE:
 		self->fd[0] = self->good[0];
 		self->fd[1] = self->good[0];
-		break;
+		return;
 	case FD_DUP_TWICE:
 		self->fd[0] = self->good[0];
-		self->fd[1] = dup(self->good[0]);
-		break;
+		self->fd[1] = self->bad = dup(self->good[0]);
+		return;
+	}
+
+	/* Closed at teardown, unless it is only a number. */
+	if (variant->kind != FD_CLOSED)
+		self->bad = bad;
+	if (variant->kind == FD_NOT_OPEN)
+		bad = INT32_MAX;
+	if (variant->post) {
+		self->fd[0] = self->good[0];
+		self->fd[1] = bad;
+	} else {
+		self->fd[0] = bad;
+		self->fd[1] = -1;
 	}
 }
 
@@ -403,30 +570,87 @@ FIXTURE_TEARDOWN(bad_fd)
 {
 	pp_nl_del(&self->nl, self->info.index);
 	pp_nl_close(&self->nl);
+	if (self->other.nl.sk)
+		pp_fake_close(&self->other);
+	if (self->bad >= 0)
+		close(self->bad);
 	close(self->good[0]);
 	close(self->good[1]);
 }
 
-TEST_F(bad_fd, connect_refused)
+/*
+ * @cmd with the variant's descriptors, on the fixture's session, which is
+ * in @state: refused, nothing changes; then @cmd with the good socket
+ * works. The same table serves CONNECT and RECOVER.
+ */
+static void bad_fd_refused(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(bad_fd) *self,
+			   const FIXTURE_VARIANT(bad_fd) *variant,
+			   uint8_t cmd, uint32_t state, uint64_t cookie)
 {
 	struct pp_session_info info;
 	int ret;
 
-	ret = pp_nl_connect(&self->nl, self->info.index, self->fd[0],
-			    self->fd[1], 0);
-	if (variant->kind == FD_DUP_TWICE) {
-		EXPECT_EQ(-EBUSY, ret);
-	} else {
-		EXPECT_EQ(-EINVAL, ret);
-	}
+	ret = pp_nl_attach(&self->nl, cmd, self->info.index, self->fd[0],
+			   self->fd[1], cookie);
+	EXPECT_EQ(variant->err, ret) TH_LOG("%s", self->nl.msg);
 	EXPECT_NE(NULL, strstr(self->nl.msg, variant->msg))
 		TH_LOG("message '%s' lacks '%s'", self->nl.msg, variant->msg);
-	/* The session is untouched and can still be connected. */
 	ASSERT_EQ(0, pp_nl_get(&self->nl, self->info.index, &info));
-	EXPECT_EQ(PAGEPUSH_STATE_NEW, info.state);
-	EXPECT_EQ(0, pp_nl_connect(&self->nl, self->info.index, self->good[0], -1, 0))
-		TH_LOG("%s", self->nl.msg);
+	EXPECT_EQ(state, info.state) TH_LOG("%s '%s'", pp_state_name(info.state),
+					    info.reason);
+	EXPECT_EQ(0, pp_nl_attach(&self->nl, cmd, self->info.index,
+				  self->good[0], -1, cookie))
+		TH_LOG("%s", pp_nl_strerror(&self->nl));
+	ASSERT_EQ(0, pp_nl_get(&self->nl, self->info.index, &info));
+	EXPECT_NE(state, info.state);
+}
+
+TEST_F(bad_fd, connect_refused)
+{
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	bad_fd_refused(_metadata, self, variant, PAGEPUSH_CMD_CONNECT,
+		       PAGEPUSH_STATE_NEW, 0);
+	/* Connected now: a second CONNECT finds it busy. */
 	EXPECT_EQ(-EBUSY, pp_nl_connect(&self->nl, self->info.index, self->good[0], -1, 0));
+}
+
+/*
+ * The same table against RECOVER, on a session PAUSED by the loss of its
+ * source. Skipped by a module that fails such a session instead, or that
+ * has no RECOVER.
+ */
+TEST_F(bad_fd, recover_refused)
+{
+	struct pp_session_info info;
+	int pre, src, ret, i;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, pp_tcp_pair(&pre, &src));
+	ASSERT_EQ(0, pp_nl_connect(&self->nl, self->info.index, pre, -1, 42))
+		TH_LOG("%s", pp_nl_strerror(&self->nl));
+	close(pre);
+	close(src);
+	for (i = 0; i < 1000; i++) {
+		ASSERT_EQ(0, pp_nl_get(&self->nl, self->info.index, &info));
+		if (info.state != PAGEPUSH_STATE_CONNECTED)
+			break;
+		usleep(10000);
+	}
+	if (info.state == PAGEPUSH_STATE_FAILED)
+		SKIP(return, "a lost source fails the session: no PAUSED state ('%s')",
+		     info.reason);
+	ASSERT_EQ(PAGEPUSH_STATE_PAUSED, info.state)
+		TH_LOG("%s '%s'", pp_state_name(info.state), info.reason);
+
+	ret = pp_nl_attach(&self->nl, PAGEPUSH_CMD_RECOVER, self->info.index,
+			   -1, -1, info.cookie);
+	if (ret == -EOPNOTSUPP)
+		SKIP(return, "no RECOVER command");
+	bad_fd_refused(_metadata, self, variant, PAGEPUSH_CMD_RECOVER,
+		       PAGEPUSH_STATE_PAUSED, info.cookie);
 }
 
 TEST_HARNESS_MAIN
