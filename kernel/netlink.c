@@ -7,7 +7,7 @@
  * extended-ack message. The family is usable from any network namespace
  * (the sockets handed to CONNECT live in the caller's), sessions are
  * global like the device nodes they own, and events go to listeners in
- * every namespace.
+ * every namespace that the initial user namespace owns.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -474,7 +474,8 @@ static struct genl_family pp_family __ro_after_init = {
  */
 void pp_nl_notify(struct pp_session *s, enum pagepush_event event)
 {
-	struct sk_buff *msg;
+	struct sk_buff *msg, *copy;
+	struct net *net;
 
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg)
@@ -483,9 +484,24 @@ void pp_nl_notify(struct pp_session *s, enum pagepush_event event)
 		nlmsg_free(msg);
 		return;
 	}
+	/*
+	 * Sessions are global, so their events go to every network
+	 * namespace, but only to those the initial user namespace owns: a
+	 * listener must hold CAP_NET_ADMIN over its namespace's owner, which
+	 * anyone has over a user namespace of their own.
+	 */
 	rcu_read_lock();
-	genlmsg_multicast_allns(&pp_family, msg, 0, PP_NL_MCGRP_EVENTS);
+	for_each_net_rcu(net) {
+		if (net->user_ns != &init_user_ns)
+			continue;
+		copy = skb_clone(msg, GFP_ATOMIC);
+		if (!copy)
+			break;
+		genlmsg_multicast_netns(&pp_family, net, copy, 0,
+					PP_NL_MCGRP_EVENTS, GFP_ATOMIC);
+	}
 	rcu_read_unlock();
+	nlmsg_free(msg);
 }
 
 /**
