@@ -994,6 +994,12 @@ static int src_serve(struct src *s, const char *stats)
 			break;
 		}
 		rc = src_run(s);
+		/*
+		 * COMPLETE means the destination has every page: whatever
+		 * broke after it (the destination closes at once) is moot.
+		 */
+		if (rc && atomic_load(&s->complete))
+			rc = 0;
 		if (rc && !atomic_load(&s->gone))
 			src_gone(s, "sending failed: %s", strerror(-rc));
 		shutdown(s->fd[PRE], SHUT_RDWR);
